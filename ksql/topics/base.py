@@ -1,0 +1,77 @@
+"""The topic interface every backend implements (embedded log, Kafka).
+
+A topic has numbered partitions; each partition is an append-only sequence of records addressed by
+offset. Records carry raw bytes: serialization happens in ``ksql.formats``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from ksql.types import Headers, Offsets, TopicPartition
+
+
+@dataclass(slots=True)
+class Record:
+    key: bytes | None
+    value: bytes | None
+    timestamp: int  # event time, ms
+    headers: Headers = ()
+    partition: int = -1  # -1 on produce: the backend picks by key hash (murmur2, as Kafka does)
+    offset: int = -1  # set by the backend on append/read
+    # Embedded backend: position in the global append order across all topics. Lets a reader of
+    # several topics process records in the order they were written (what ksqlDB's test driver does).
+    seq: int = -1
+
+
+@dataclass
+class TopicInfo:
+    name: str
+    partitions: int
+    replicas: int = 1
+    config: dict[str, str] = field(default_factory=dict)  # e.g. {"cleanup.policy": "compact"}
+
+
+class TopicBackend(ABC):
+    """Admin, produce, read and consumer-group offsets. All methods are coroutines so that the Kafka
+    backend can implement them on aiokafka; the embedded backend completes them without waiting."""
+
+    @abstractmethod
+    async def create_topic(
+        self, name: str, partitions: int = 1, replicas: int = 1, config: dict[str, str] | None = None
+    ) -> TopicInfo: ...
+
+    @abstractmethod
+    async def delete_topic(self, name: str) -> None: ...
+
+    @abstractmethod
+    async def describe_topic(self, name: str) -> TopicInfo | None: ...
+
+    @abstractmethod
+    async def list_topics(self) -> list[TopicInfo]: ...
+
+    @abstractmethod
+    async def produce(self, topic: str, records: list[Record]) -> list[Record]:
+        """Append records (one atomic batch); returns them with partition and offset set."""
+
+    @abstractmethod
+    async def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
+        """Records from ``offset`` on (possibly none)."""
+
+    @abstractmethod
+    async def end_offsets(self, partitions: list[TopicPartition]) -> Offsets: ...
+
+    @abstractmethod
+    async def start_offsets(self, partitions: list[TopicPartition]) -> Offsets: ...
+
+    @abstractmethod
+    async def commit(self, group: str, offsets: Offsets, produced: dict[str, list[Record]] | None = None) -> None:
+        """Atomically append ``produced`` records (topic -> records) and store ``offsets`` for
+        ``group``: after a crash either all of it is visible or none of it is."""
+
+    @abstractmethod
+    async def committed(self, group: str) -> Offsets: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
