@@ -69,11 +69,13 @@ class IntervalUnitExpr(exp.Expression):
 
 @dataclass
 class SelectItem:
-    """One projection. ``expr`` is None for ``*``; ``star_qualifier`` names ``A`` in ``A.*``."""
+    """One projection. ``expr`` is None for ``*``; ``star_qualifier`` names ``A`` in ``A.*``.
+    ``struct_all`` marks ``expr->*``: every field of the struct ``expr`` as its own column."""
 
     expr: exp.Expression | None
     alias: str | None = None
     star_qualifier: str | None = None
+    struct_all: bool = False
 
 
 @dataclass
@@ -252,6 +254,15 @@ class CreateType(Statement):
 
 
 @dataclass
+class AlterSource(Statement):
+    """``ALTER STREAM|TABLE name ADD [COLUMN] c type, ...``: value columns to append."""
+
+    kind: str  # STREAM | TABLE
+    name: str
+    columns: list[ColumnDef]
+
+
+@dataclass
 class Print(Statement):
     topic: str  # case preserved
     from_beginning: bool = False
@@ -263,7 +274,9 @@ class Print(Statement):
 class Assert(Statement):
     """ASSERT TOPIC/SCHEMA (accepted; the engine answers existence checks)."""
 
-    what: str
-    name: str
+    what: str  # TOPIC | SCHEMA
+    name: str  # topic name, or schema subject ("" when only an ID was given); case preserved
     exists: bool = True
     properties: dict[str, Any] = field(default_factory=dict)
+    schema_id: Any = None  # ASSERT SCHEMA ... ID literal
+    timeout_ms: int | None = None

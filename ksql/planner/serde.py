@@ -1,0 +1,262 @@
+"""Binds sources and sinks to their key/value formats: decoding operators, encoders, format choice."""
+
+from __future__ import annotations
+
+import base64
+import struct as _struct
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ksql.catalog import DataSource, FormatInfo
+from ksql.errors import KsqlException, SerializationError
+from ksql.expressions import casts
+from ksql.runtime.operators import SinkOp, SourceOp
+from ksql.schema import HEADER, KEY, LogicalSchema
+from ksql.sqltypes import BaseType, SqlType
+from ksql.types import Row
+
+if TYPE_CHECKING:
+    from ksql.engine.config import Config
+    from ksql.planner.planner import QueryPlan
+
+KNOWN_FORMATS = {"JSON", "DELIMITED", "KAFKA", "NONE", "AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"}
+
+
+def _get_format(info: FormatInfo) -> Any:
+    from ksql import formats
+
+    return formats.get_format(info.name, info.properties)
+
+
+class SerdeFactory:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def with_config(self, config: Config) -> SerdeFactory:
+        return SerdeFactory(config)
+
+    # -- choosing formats -----------------------------------------------------------------------
+    def formats_from_props(self, props: dict[str, Any], config: Config, schema: LogicalSchema, *,
+                           is_create: bool, kind: str) -> tuple[FormatInfo, FormatInfo]:
+        fmt = props.get("FORMAT")
+        kf = props.get("KEY_FORMAT")
+        vf = props.get("VALUE_FORMAT")
+        if fmt is not None and (kf is not None or vf is not None):
+            which = "KEY_FORMAT" if kf is not None else "VALUE_FORMAT"
+            raise KsqlException(f"Cannot supply both '{which}' and 'FORMAT' properties, as 'FORMAT' sets both key and value formats.\nEither use just 'FORMAT', or use '{which}' and the other one of 'KEY_FORMAT' or 'VALUE_FORMAT'.")
+        if fmt is not None:
+            kf = vf = fmt
+        if vf is None:
+            vf = config.get("ksql.persistence.default.format.value")
+            if vf is None:
+                raise KsqlException(
+                    "Statement is missing the 'VALUE_FORMAT' property from the WITH clause. Either provide one "
+                    "or set a default via the 'ksql.persistence.default.format.value' config."
+                )
+        if kf is None:
+            kf = config.get("ksql.persistence.default.format.key") or "KAFKA"
+            if not schema.key:
+                kf = "NONE"
+        key = FormatInfo(str(kf).upper(), self._format_props(props, "KEY"))
+        value = FormatInfo(str(vf).upper(), self._format_props(props, "VALUE"),
+                           _wrap(props.get("WRAP_SINGLE_VALUE")))
+        for f in (key, value):
+            if f.name not in KNOWN_FORMATS:
+                raise KsqlException(f"Unknown format: {f.name}")
+        if props.get("WRAP_SINGLE_VALUE") is not None and len(schema.value) != 1 and value.name not in ("NONE",):
+            raise KsqlException("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas")
+        return key, value
+
+    def _format_props(self, props: dict[str, Any], which: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        d = props.get(f"{which}_DELIMITER")
+        if d is None and which == "VALUE":
+            d = props.get("VALUE_DELIMITER")
+        if d is not None:
+            out["delimiter"] = d
+        return out
+
+    def sink_formats(self, props: dict[str, Any], config: Config, plan: QueryPlan,
+                     source: DataSource) -> tuple[FormatInfo, FormatInfo]:
+        fmt = props.get("FORMAT")
+        kf = props.get("KEY_FORMAT") or fmt
+        vf = props.get("VALUE_FORMAT") or fmt
+        if kf is None:
+            kf = source.key_format.name
+            if kf == "NONE" and plan.schema.key:
+                kf = config.get("ksql.persistence.default.format.key") or "KAFKA"
+        if not plan.schema.key:
+            if props.get("KEY_FORMAT") is not None and str(props["KEY_FORMAT"]).upper() != "NONE":
+                raise KsqlException("Key format specified for stream without key columns.")
+            kf = "NONE"
+        if vf is None:
+            vf = source.value_format.name
+        key_props = dict(source.key_format.properties) if str(kf).upper() == source.key_format.name else {}
+        value_props = dict(source.value_format.properties) if str(vf).upper() == source.value_format.name else {}
+        key_props.update(self._format_props(props, "KEY"))
+        value_props.update(self._format_props(props, "VALUE"))
+        key = FormatInfo(str(kf).upper(), key_props)
+        wrap = _wrap(props.get("WRAP_SINGLE_VALUE"))
+        value = FormatInfo(str(vf).upper(), value_props, wrap)
+        for f in (key, value):
+            if f.name not in KNOWN_FORMATS:
+                raise KsqlException(f"Unknown format: {f.name}")
+        if props.get("WRAP_SINGLE_VALUE") is not None and len(plan.schema.value) != 1:
+            raise KsqlException("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas")
+        return key, value
+
+    # -- serdes ---------------------------------------------------------------------------------
+    def key_serde(self, src: DataSource) -> Any:
+        cols = [(c.name, c.type) for c in src.schema.key]
+        return _get_format(src.key_format).serde(cols, is_key=True, topic=src.topic)
+
+    def value_serde(self, src: DataSource) -> Any:
+        cols = [(c.name, c.type) for c in src.schema.value]
+        return _get_format(src.value_format).serde(cols, is_key=False, wrap_single=src.value_format.wrap_single,
+                                                    topic=src.topic)
+
+    def validate(self, src: DataSource) -> None:
+        from ksql import formats
+
+        for info, cols, is_key in (
+            (src.key_format, src.schema.key, True),
+            (src.value_format, src.schema.value, False),
+        ):
+            fmt = _get_format(info)
+            columns = [(c.name, c.type) for c in cols]
+            check = getattr(formats, "check_schema", None)
+            if check is not None:
+                check(fmt, columns, is_key=is_key)
+            else:
+                fmt.validate_columns(columns, is_key=is_key)
+        self.key_serde(src)
+        self.value_serde(src)
+
+    def _windowed(self) -> Any:
+        from ksql.formats import windowed
+
+        return windowed
+
+    def decode_key_fn(self, src: DataSource) -> Callable[[bytes | None], tuple[tuple[Any, ...], tuple[int, int] | None]]:
+        serde = self.key_serde(src)
+        n = len(src.schema.key)
+        if src.window is None:
+            def decode(data: bytes | None) -> tuple[tuple[Any, ...], None]:
+                if data is None:
+                    return (None,) * n, None
+                vals = serde.deserialize(data)
+                return (tuple(vals) if vals is not None else (None,) * n), None
+
+            return decode
+        w = self._windowed()
+        session = src.window.kind == "SESSION"
+        size = src.window.size_ms or 0
+
+        def decode_w(data: bytes | None) -> tuple[tuple[Any, ...], tuple[int, int] | None]:
+            if data is None:
+                return (None,) * n, None
+            inner, start, end = w.deserialize_windowed(data, session, size)
+            vals = serde.deserialize(inner)
+            return (tuple(vals) if vals is not None else (None,) * n), (start, end)
+
+        return decode_w
+
+    def source_op(self, src: DataSource) -> SourceOp:
+        value_serde = self.value_serde(src)
+        header_fns = []
+        for c in src.schema.headers:
+            if c.header_key is None:
+                header_fns.append((c.name, lambda hs: [{"KEY": k, "VALUE": v} for k, v in hs]))
+            else:
+                hk = c.header_key
+                header_fns.append((c.name, lambda hs, hk=hk: next((v for k, v in reversed(hs) if k == hk), None)))
+        return SourceOp(
+            src.name, src.topic, [c.name for c in src.schema.key], [c.name for c in src.schema.value],
+            self.decode_key_fn(src), value_serde.deserialize, src.is_table, self.timestamp_fn(src),
+            header_fns, src.window is not None,
+        )
+
+    def timestamp_fn(self, src: DataSource) -> Callable[[Row, int], int] | None:
+        if src.timestamp_column is None:
+            return None
+        col = src.schema.find(src.timestamp_column)
+        assert col is not None
+        name = col.name
+        if col.type.base is BaseType.STRING:
+            from ksql.functions.javatime import parse_timestamp
+
+            pattern = src.timestamp_format or ""
+
+            def from_string(row: Row, ts: int) -> int:
+                v = row.get(name)
+                if v is None:
+                    raise KsqlException(f"Timestamp column {name} is null")
+                return parse_timestamp(v, pattern)
+
+            return from_string
+
+        def from_column(row: Row, ts: int) -> int:
+            v = row.get(name)
+            if v is None:
+                raise KsqlException(f"Timestamp column {name} is null")
+            return int(v)
+
+        return from_column
+
+    def sink_op(self, sink: DataSource, plan: QueryPlan) -> SinkOp:
+        key_serde = self.key_serde(sink)
+        value_serde = self.value_serde(sink)
+        window = plan.window if sink.window is not None else None
+        key_ser = key_serde.serialize
+        if window is not None:
+            w = self._windowed()
+            session = window.kind == "SESSION"
+
+            def encode_key(key: tuple[Any, ...], win: tuple[int, int] | None) -> bytes | None:
+                inner = key_ser(list(key)) if key else None
+                if win is None:
+                    return inner
+                return w.serialize_windowed(inner or b"", win[0], win[1], session=session)
+        else:
+            def encode_key(key: tuple[Any, ...], win: tuple[int, int] | None) -> bytes | None:
+                if not key or all(k is None for k in key):
+                    return None if not key or len(key) == 1 else key_ser(list(key))
+                return key_ser(list(key))
+
+        ts_fn = None
+        if sink.timestamp_column is not None:
+            src_fn = self.timestamp_fn(sink)
+            if src_fn is not None:
+                def ts_fn(row: Row, f: Any = src_fn) -> int:
+                    return f(row, 0)
+        return SinkOp(sink.topic, encode_key, value_serde.serialize, [c.name for c in sink.schema.key],
+                      [c.name for c in sink.schema.value], None, sink.is_table, ts_fn)
+
+    def encode_row(self, target: DataSource, key: list[Any], values: list[Any]) -> tuple[bytes | None, bytes | None]:
+        kb = self.key_serde(target).serialize(key) if target.schema.key else None
+        vb = self.value_serde(target).serialize(values)
+        return kb, vb
+
+    def coerce(self, value: Any, src: SqlType, dst: SqlType, name: str) -> Any:
+        if src == dst:
+            return value
+        try:
+            conv = casts.converter(src, dst)
+        except KsqlException as e:
+            raise KsqlException(f"Expected type {dst} for field {name} but got {value!r}({src})") from e
+        if src.base is BaseType.STRING and dst.base not in (BaseType.STRING, BaseType.TIMESTAMP, BaseType.DATE,
+                                                             BaseType.TIME, BaseType.BYTES):
+            raise KsqlException(f"Expected type {dst} for field {name} but got {value!r}({src})")
+        return value if conv is None else conv(value)
+
+
+def _wrap(v: Any) -> bool | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return v
+    return str(v).strip().lower() == "true"
+
+
+_ = (base64, _struct, Decimal, SerializationError, KEY, HEADER)
