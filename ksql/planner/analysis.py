@@ -125,7 +125,9 @@ def canonical(node: exp.Expression, scope: Scope) -> str:
             return n.this
         return n
 
-    return node.copy().transform(fix).sql()
+    from ksql.dialect import format_expression
+
+    return format_expression(node.copy().transform(fix), escape=True)
 
 
 def is_aggregate_call(node: exp.Expression) -> bool:
