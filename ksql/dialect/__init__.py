@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from sqlglot import exp
 from sqlglot.errors import TokenError
-from sqlglot.tokens import Token
+from sqlglot.tokenizer_core import Token
 
 from ksql.dialect.dialect import Ksql
+from ksql.dialect.expression_parser import RESERVED_WORDS
 from ksql.dialect.generator import format_expression
 from ksql.dialect.nodes import Statement
-from ksql.dialect.parser import RESERVED_WORDS, KsqlParser
+from ksql.dialect.parser import KsqlParser
 from ksql.dialect.tokenizer import split_statements, substitute_variables
 from ksql.errors import ParseFailedException
 
@@ -72,7 +73,7 @@ def _unterminated(sql: str) -> tuple[int, int, str]:
         i += 1
     line = sql.count("\n", 0, start) + 1
     col = start - (sql.rfind("\n", 0, start) + 1) + 1
-    return line, col, names.get(sql[start:start + 1], "token")
+    return line, col, names.get(sql[start : start + 1], "token")
 
 
 def parse(sql: str) -> list[Statement]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlglot import exp
 from sqlglot.generator import Generator
@@ -28,7 +28,7 @@ class KsqlGenerator(Generator):
         # Back-quote names that would not parse back to themselves unquoted.
         self.escape_names = escape_names
 
-    TRANSFORMS: dict[type[exp.Expression], Callable[..., str]] = {
+    TRANSFORMS: ClassVar[dict[type[exp.Expr], Callable[..., str]]] = {
         exp.Add: _binary("+"),
         exp.Sub: _binary("-"),
         exp.Mul: _binary("*"),
@@ -45,9 +45,7 @@ class KsqlGenerator(Generator):
         exp.And: _binary("AND"),
         exp.Or: _binary("OR"),
         exp.Like: _binary("LIKE"),
-        exp.Escape: lambda self, e: (
-            f"{self.sql(e, 'this')[:-1]} ESCAPE {self.sql(e, 'expression')})"
-        ),
+        exp.Escape: lambda self, e: f"{self.sql(e, 'this')[:-1]} ESCAPE {self.sql(e, 'expression')})",
         exp.Null: lambda self, e: "null",
         exp.Boolean: lambda self, e: "true" if e.this else "false",
         exp.Star: lambda self, e: "*",
@@ -83,7 +81,7 @@ class KsqlGenerator(Generator):
         return self._name(expression.name)
 
     def literal_sql(self, expression: exp.Literal) -> str:
-        text = expression.this
+        text = str(expression.this)
         if expression.is_string:
             return "'" + text.replace("'", "''") + "'"
         if "e" in text.lower():
@@ -120,7 +118,7 @@ class KsqlGenerator(Generator):
     def varmap_sql(self, expression: exp.VarMap) -> str:
         keys = expression.args["keys"].expressions
         values = expression.args["values"].expressions
-        pairs = ", ".join(f"{self.sql(k)}:={self.sql(v)}" for k, v in zip(keys, values))
+        pairs = ", ".join(f"{self.sql(k)}:={self.sql(v)}" for k, v in zip(keys, values, strict=True))
         return f"MAP({pairs})"
 
     def struct_sql(self, expression: exp.Struct) -> str:

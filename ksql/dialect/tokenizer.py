@@ -8,8 +8,10 @@ parser from the token text, because which words are reserved depends on the gram
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
-from sqlglot.tokens import Token, Tokenizer, TokenType
+from sqlglot.tokenizer_core import Token, TokenType
+from sqlglot.tokens import Tokenizer
 
 # Characters that are not tokens of their own in ksql. Left out of SINGLE_TOKENS they stick to the
 # word they touch (``a@b`` is one identifier, ``${x}`` one variable reference) and the parser
@@ -18,18 +20,20 @@ _NOT_SINGLE = {"{", "}", "&", "^", "\\", "~", "?", "@", "#", "$"}
 
 
 class KsqlTokenizer(Tokenizer):
-    QUOTES = ["'"]
-    STRING_ESCAPES = ["'"]
-    IDENTIFIERS = ["`", '"']
-    COMMENTS = ["--", ("/*", "*/")]
+    QUOTES: ClassVar[list[tuple[str, str] | str]] = ["'"]
+    STRING_ESCAPES: ClassVar[list[str]] = ["'"]
+    IDENTIFIERS: ClassVar[list[str | tuple[str, str]]] = ["`", '"']
+    COMMENTS: ClassVar[list[str | tuple[str, str]]] = ["--", ("/*", "*/")]
     NESTED_COMMENTS = False
-    COMMANDS: set[TokenType] = set()
-    COMMAND_PREFIX_TOKENS: set[TokenType] = set()
+    COMMANDS: ClassVar[set[TokenType]] = set()
+    COMMAND_PREFIX_TOKENS: ClassVar[set[TokenType]] = set()
 
-    SINGLE_TOKENS = {k: v for k, v in Tokenizer.SINGLE_TOKENS.items() if k not in _NOT_SINGLE}
+    SINGLE_TOKENS: ClassVar[dict[str, TokenType]] = {
+        k: v for k, v in Tokenizer.SINGLE_TOKENS.items() if k not in _NOT_SINGLE
+    }
 
     # Only ksql's multi-character operators; words are never keywords at this level.
-    KEYWORDS = {
+    KEYWORDS: ClassVar[dict[str, TokenType]] = {
         "||": TokenType.DPIPE,
         ">=": TokenType.GTE,
         "<=": TokenType.LTE,

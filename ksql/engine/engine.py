@@ -55,8 +55,9 @@ class ExecutionContext:
 class KsqlEngine:
     def __init__(self, backend: TopicBackend, config: Config | None = None,
                  on_processing_log: Callable[[ProcessingLogEntry], None] | None = None,
-                 persist_commands: bool = True) -> None:
+                 persist_commands: bool = True, state: Any = None) -> None:
         self.backend = backend
+        self.state = state  # state.manager.StateManager: stores persisted with changelogs; None: memory only
         self.config = config or Config()
         self.metastore = MetaStore()
         self.queries: dict[str, RunningQuery] = {}
@@ -335,6 +336,9 @@ class KsqlEngine:
         task = QueryTask(query_id, group, self.backend, plan.source_ops, operators, self._plog, partitions)
         reset = str(self._config(ctx).get("ksql.streams.auto.offset.reset") or "latest")
         await task.init_positions(reset)
+        sink_op.cache = self._config(ctx).get_int("ksql.streams.cache.max.bytes.buffering", 0) > 0
+        if self.state is not None:
+            await task.restore(self.state)
         info = PersistentQueryInfo(query_id, sql, sink.name, sink.topic, [s.name for s in plan.sources], kind)
         self.metastore.queries[query_id] = info
         self.queries[query_id] = RunningQuery(info, plan, task, sink_op)
@@ -445,8 +449,10 @@ class KsqlEngine:
                        f"Source `{src.name}` (topic: {src.topic}) was dropped.", seq)
 
     async def _terminate_query(self, query_id: str) -> None:
-        self.queries.pop(query_id, None)
+        running = self.queries.pop(query_id, None)
         self.metastore.queries.pop(query_id, None)
+        if running is not None and self.state is not None and not self.replaying:
+            self.state.destroy_query(query_id)
 
     async def _terminate(self, stmt: nodes.Terminate, ctx: ExecutionContext) -> Entity:
         if stmt.query_id is None:
@@ -538,6 +544,10 @@ class KsqlEngine:
                 return
 
     async def close(self) -> None:
+        for q in self.queries.values():
+            await q.task.commit()
+        if self.state is not None:
+            self.state.close_all()
         await self.backend.close()
 
 

@@ -119,6 +119,15 @@ def java_pow(a: float, b: float) -> float:
         return math.nan
 
 
+def radians(deg: float) -> float:
+    # Math.toRadians as ksqlDB's reference results were computed (JDK 8 form)
+    return deg / 180.0 * math.pi
+
+
+def degrees(rad: float) -> float:
+    return rad * 180.0 / math.pi
+
+
 def _log(base: float | None, value: float | None) -> float | None:
     if base is None or value is None:
         return None
@@ -319,11 +328,9 @@ def geo_distance(lat1: Any, lon1: Any, lat2: Any, lon2: Any, units: str | None =
                 "GeoDistance function units parameter must be one of mi, mile, miles, km, kilometer, "
                 "kilometers, kilometre or kilometres. Values are case-insensitive."
             )
-    d_lat = math.radians(lat2 - lat1)
-    d_lon = math.radians(lon2 - lon1)
-    a = math.sin(d_lat / 2) ** 2 + math.sin(d_lon / 2) ** 2 * math.cos(math.radians(lat1)) * math.cos(
-        math.radians(lat2)
-    )
+    d_lat = radians(lat2 - lat1)
+    d_lon = radians(lon2 - lon1)
+    a = math.sin(d_lat / 2) ** 2 + math.sin(d_lon / 2) ** 2 * math.cos(radians(lat1)) * math.cos(radians(lat2))
     return 2 * math.asin(math.sqrt(a)) * radius
 
 
@@ -401,8 +408,8 @@ def _register() -> None:
     _unary_double("SINH", "Returns the hyperbolic sine of a number.", _sinh)
     _unary_double("COSH", "Returns the hyperbolic cosine of a number.", _cosh)
     _unary_double("TANH", "Returns the hyperbolic tangent of a number.", math.tanh)
-    _unary_double("DEGREES", "Converts radians to degrees.", math.degrees)
-    _unary_double("RADIANS", "Converts degrees to radians.", math.radians)
+    _unary_double("DEGREES", "Converts radians to degrees.", degrees)
+    _unary_double("RADIANS", "Converts degrees to radians.", radians)
     _fn("PI", "Returns an approximate value of pi.", [Overload([], DOUBLE, lambda: math.pi)])
     _fn("RANDOM", "Returns a random DOUBLE in [0.0, 1.0).", [Overload([], DOUBLE, random.random)])
     for name, pick, word in (("GREATEST", max, "highest"), ("LEAST", min, "lowest")):

@@ -247,8 +247,25 @@ class SinkOp(Operator):
         self.is_table = is_table
         self.timestamp_fn = timestamp_fn
         self.taps: list[Callable[[Rec], None]] = []
+        # ksqlDB's record cache: a table keeps only the latest change per key until the next commit
+        self.cache = False
+        self._cached: dict[Any, Rec] = {}
 
     def process(self, rec: Rec, port: int = 0) -> None:
+        if self.cache and self.is_table:
+            from ksql.runtime.task import hashable
+
+            self._cached.pop(hashable((rec.key, rec.window)), None)
+            self._cached[hashable((rec.key, rec.window))] = rec
+            return
+        self._write(rec)
+
+    def flush(self) -> None:
+        cached, self._cached = self._cached, {}
+        for rec in cached.values():
+            self._write(rec)
+
+    def _write(self, rec: Rec) -> None:
         ctx = self.ctx
         assert ctx is not None
         row = rec.row

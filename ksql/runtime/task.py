@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,10 +15,22 @@ from ksql.topics.base import Record, TopicBackend
 log = logging.getLogger("ksql.runtime")
 
 
+def hashable(obj: Any) -> Any:
+    """Store keys may hold STRUCT (dict) or ARRAY (list) values: freeze them for hashing."""
+    if isinstance(obj, tuple):
+        return tuple(hashable(o) for o in obj)
+    if isinstance(obj, dict):
+        return ("$struct", tuple((k, hashable(v)) for k, v in obj.items()))
+    if isinstance(obj, list):
+        return ("$array", tuple(hashable(v) for v in obj))
+    return obj
+
+
 class DictStore:
     """Key-value state for one store of one task, with a journal of changes since the last commit.
 
-    Keys and values are Python objects; the journal is what goes to the changelog at commit.
+    Keys and values are Python objects, all held in memory; the journal is what goes to the
+    changelog topic and the local (RocksDB) store at commit.
     """
 
     def __init__(self) -> None:
@@ -25,15 +38,17 @@ class DictStore:
         self.dirty: dict[Any, Any] = {}
 
     def get(self, key: Any) -> Any:
-        return self.data.get(key)
+        return self.data.get(hashable(key))
 
     def put(self, key: Any, value: Any) -> None:
-        self.data[key] = value
-        self.dirty[key] = value
+        k = hashable(key)
+        self.data[k] = value
+        self.dirty[k] = value
 
     def delete(self, key: Any) -> None:
-        self.data.pop(key, None)
-        self.dirty[key] = None
+        k = hashable(key)
+        self.data.pop(k, None)
+        self.dirty[k] = _DELETED
 
     def items(self) -> list[tuple[Any, Any]]:
         return list(self.data.items())
@@ -41,6 +56,9 @@ class DictStore:
     def take_changes(self) -> dict[Any, Any]:
         changes, self.dirty = self.dirty, {}
         return changes
+
+
+_DELETED = object()
 
 
 @dataclass
@@ -109,8 +127,57 @@ class QueryTask:
         self.partitions = partitions
         self.positions: dict[tuple[str, int], int] = {}
         self.sink_taps: list[Callable[[Any], None]] = []
+        self.state: Any = None  # a state.manager.StateManager when state is persisted
+        self.store_names = sorted({n for op in operators if (n := getattr(op, "store_name", None))})
         for op in operators:
             op.open(self.ctx)
+
+    def changelog_topic(self, store: str) -> str:
+        return f"{self.group}-{store}-changelog"
+
+    async def restore(self, state: Any) -> int:
+        """Open the local stores and bring them up to date with their changelog topics.
+
+        Each store is loaded from its local copy (RocksDB), then the changelog records written after
+        the offset that copy reflects are applied; a local copy that is missing or ahead of the
+        changelog is rebuilt from the changelog alone. Returns the number of changelog records read.
+        """
+        self.state = state
+        applied = 0
+        for name in self.store_names:
+            topic = self.changelog_topic(name)
+            if await self.backend.describe_topic(topic) is None:
+                await self.backend.create_topic(topic, 1, 1, {"cleanup.policy": "compact"})
+            local = state.open(self.query_id, name, 0)
+            end = (await self.backend.end_offsets([(topic, 0)]))[(topic, 0)]
+            start = local.get_changelog_offset() or 0
+            store = self.ctx.store(name)
+            if start > end:
+                log.warning("Local state of %s/%s is ahead of its changelog: rebuilding", self.query_id, name)
+                local.write([(k, None) for k, _ in local.iterate()], 0)
+                start = 0
+            for k, v in local.iterate():
+                store.data[pickle.loads(k)] = pickle.loads(v)
+            offset = start
+            while offset < end:
+                recs = await self.backend.read(topic, 0, offset, 10_000)
+                if not recs:
+                    break
+                batch = []
+                for r in recs:
+                    key = pickle.loads(r.key) if r.key is not None else None
+                    if r.value is None:
+                        store.data.pop(key, None)
+                    else:
+                        store.data[key] = pickle.loads(r.value)
+                    batch.append((r.key, r.value))
+                offset = recs[-1].offset + 1
+                local.write(batch, offset)  # many changelog records per local write
+                applied += len(recs)
+            store.dirty = {}
+            if applied:
+                log.info("Restored %d changelog records into %s/%s", applied, self.query_id, name)
+        return applied
 
     async def init_positions(self, reset: str = "earliest") -> None:
         committed = await self.backend.committed(self.group)
@@ -141,13 +208,39 @@ class QueryTask:
                 op.on_stream_time(ctx.stream_time)
 
     async def commit(self) -> None:
+        """Commit protocol:
+
+        1. collect the sink records produced since the last commit;
+        2. turn each store's changes into changelog records;
+        3. append sink records, changelog records and the input offsets in one atomic commit;
+        4. write the same changes to the local stores with the changelog offset they reach.
+        A crash after step 3 leaves the local stores behind their changelogs; restore catches up.
+        """
+        for op in self.operators:
+            flush = getattr(op, "flush", None)
+            if flush is not None:
+                flush()
         produced: dict[str, list[Record]] = {}
         for topic, rec in self.ctx.out:
             produced.setdefault(topic, []).append(rec)
         self.ctx.out = []
-        for s in self.ctx.stores.values():
-            s.take_changes()
+        local_batches: dict[str, list[tuple[bytes, bytes | None]]] = {}
+        now = int(time.time() * 1000)
+        for name, store in self.ctx.stores.items():
+            changes = store.take_changes()
+            if self.state is None or not changes:
+                continue
+            batch = [
+                (pickle.dumps(k), None if v is _DELETED else pickle.dumps(v)) for k, v in changes.items()
+            ]
+            local_batches[name] = batch
+            produced[self.changelog_topic(name)] = [Record(k, v, now, partition=0) for k, v in batch]
         await self.backend.commit(self.group, dict(self.positions), produced)
+        if local_batches:
+            topics = [(self.changelog_topic(n), 0) for n in local_batches]
+            ends = await self.backend.end_offsets(topics)
+            for name, batch in local_batches.items():
+                self.state.open(self.query_id, name, 0).write(batch, ends[(self.changelog_topic(name), 0)])
 
     async def run_until_idle(self, max_batches: int = 1_000_000) -> int:
         """Process until no more input is available; returns the number of records handled."""
