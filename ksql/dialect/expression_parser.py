@@ -292,6 +292,10 @@ class ExpressionParser(Parser):
         if word in self.TYPE_CONSTRUCTORS and self._next.token_type == TokenType.LT:
             self._advance()
             return self.TYPE_CONSTRUCTORS[word](self)
+        if word == "STRUCT" and self._next.token_type == TokenType.NEQ and self._next.text == "<>":
+            # STRUCT<> lexes as STRUCT followed by the not-equal operator.
+            self._advance(2)
+            return sqltypes.struct([])
         if word == "DECIMAL":
             self._advance()
             self._expect_token(TokenType.L_PAREN, "(")

@@ -33,15 +33,12 @@ class KsqlParser(ExpressionParser):
         "ALTER": lambda self: self._stmt_alter(),
         "TERMINATE": lambda self: self._stmt_terminate(),
         "SET": lambda self: self._stmt_set(),
-        "UNSET": lambda self: nodes.UnsetProperty(name=self._property_string()),
+        "UNSET": lambda self: nodes.UnsetProperty(name=self._string()),
         "DEFINE": lambda self: self._stmt_define(),
         "UNDEFINE": lambda self: nodes.Undefine(name=self._variable_name()),
         "PRINT": lambda self: self._stmt_print(),
         "ASSERT": lambda self: self._stmt_assert(),
     }
-
-    # Names and aliases of the sources of the current statement.
-    _sources: set[str]
 
     # SHOW/LIST target -> whether EXTENDED may follow.
     SHOW_TARGETS: ClassVar[dict[str, bool]] = {
@@ -69,6 +66,9 @@ class KsqlParser(ExpressionParser):
         "RIGHT": "RIGHT",
         "FULL": "FULL",
     }
+
+    # Names and aliases of the sources of the current statement.
+    _sources: set[str]
 
     # -- entry point -----------------------------------------------------------------------
 
@@ -311,9 +311,6 @@ class KsqlParser(ExpressionParser):
         if self._accept("ALL"):
             return nodes.Terminate(query_id=None)
         return nodes.Terminate(query_id=self._ident())
-
-    def _property_string(self) -> str:
-        return self._string()
 
     def _stmt_set(self) -> nodes.Statement:
         name = self._string()

@@ -23,7 +23,9 @@ _CTX = Context(prec=1000, Emax=999_999_999, Emin=-999_999_999)
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _DOUBLE_RE = re.compile(r"[+-]?(?:NaN|Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fFdD]?)")
-_HEX_DOUBLE_RE = re.compile(r"([+-]?)0[xX]((?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+)[fFdD]?")
+_HEX_DOUBLE_RE = re.compile(
+    r"([+-]?)0[xX]((?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+)[fFdD]?"
+)
 _DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -149,8 +151,8 @@ def ensure_fit(value: Decimal, precision: int, scale: int) -> Decimal:
 
 
 def to_decimal(v: object) -> Decimal:
-    if type(v) is Decimal:
-        return v  # type: ignore[return-value]
+    if isinstance(v, Decimal):
+        return v
     if isinstance(v, float):
         return Decimal(repr(v))
     return Decimal(v)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ClassVar, NoReturn
 
 from ksql.errors import KsqlException, SerializationError
@@ -22,7 +22,7 @@ Column = tuple[str, SqlType]  # column name (case as stored) and type
 Values = list[Any]  # column values in column order
 
 
-class SerdeFeature(str, Enum):
+class SerdeFeature(StrEnum):
     """How a single-column key or value is laid out (ksqlDB's ``WRAP_SINGLE_VALUE`` property)."""
 
     WRAP_SINGLES = "WRAP_SINGLES"  # {"COL": v}
@@ -143,14 +143,18 @@ class Format(ABC):
         return not wrap_single
 
     @abstractmethod
-    def _make_serde(self, columns: Sequence[Column], *, is_key: bool, unwrapped: bool, topic: str) -> Serde: ...
+    def _make_serde(
+        self, columns: Sequence[Column], *, is_key: bool, unwrapped: bool, topic: str
+    ) -> Serde: ...
 
     # -- identity ------------------------------------------------------------------------
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.properties!r})" if self.properties else f"{type(self).__name__}()"
+        return (
+            f"{type(self).__name__}({self.properties!r})" if self.properties else f"{type(self).__name__}()"
+        )
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.properties == self.properties  # type: ignore[attr-defined]
+        return isinstance(other, Format) and type(other) is type(self) and other.properties == self.properties
 
     def __hash__(self) -> int:
         return hash((self.name, tuple(sorted(self.properties.items()))))

@@ -76,9 +76,7 @@ def _field(value: str, delimiter: str, first: bool) -> str:
 
 def format_record(fields: Sequence[str | None], delimiter: str = ",") -> str:
     """One CSV record (no line terminator); ``None`` fields are written empty and unquoted."""
-    return delimiter.join(
-        "" if f is None else _field(f, delimiter, i == 0) for i, f in enumerate(fields)
-    )
+    return delimiter.join("" if f is None else _field(f, delimiter, i == 0) for i, f in enumerate(fields))
 
 
 def _java_whitespace(c: str) -> bool:

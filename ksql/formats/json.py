@@ -94,7 +94,7 @@ def _parse_message(text: str, e: _json.JSONDecodeError) -> str:
     pos = e.pos
     if pos < len(text) and (text[pos].isalnum() or text[pos] in "_-'"):
         j = pos
-        while j < len(text) and j - pos < 256 and not (text[j] in _WS or text[j] in ",:[]{}\""):
+        while j < len(text) and j - pos < 256 and not (text[j] in _WS or text[j] in ',:[]{}"'):
             j += 1
         token = text[pos:j]
         return (
@@ -490,7 +490,9 @@ class JsonSerde(Serde):
         else:
             self._read = _fields_reader(self.columns, struct(self.columns), as_dict=False)
             fields = [(encode_basestring(name) + ":", writer(t)) for name, t in self.columns]
-            self._write = lambda values: "{" + ",".join(q + w(x) for (q, w), x in zip(fields, values)) + "}"
+            self._write = lambda values: (
+                "{" + ",".join(q + w(x) for (q, w), x in zip(fields, values, strict=True)) + "}"
+            )
 
     def serialize(self, values: Sequence[Any] | None) -> bytes | None:
         if values is None:

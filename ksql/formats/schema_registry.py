@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar, NoReturn
 
 from ksql.errors import KsqlException
-from ksql.formats.base import Column, Format, SchemaRegistryNotConfigured, Serde, SerdeFeature
+from ksql.formats.base import Column, Format, SchemaRegistryNotConfigured, SerdeFeature
 
 _BOTH = frozenset({SerdeFeature.WRAP_SINGLES, SerdeFeature.UNWRAP_SINGLES})
 _WRAP_ONLY = frozenset({SerdeFeature.WRAP_SINGLES})
@@ -38,7 +38,9 @@ class SchemaRegistryFormat(Format):
             raise schema_registry_error(self.name, topic)
         raise KsqlException(f"Format '{self.name}' is not supported by this server yet. {_ALTERNATIVES}")
 
-    def _make_serde(self, columns: Sequence[Column], *, is_key: bool, unwrapped: bool, topic: str) -> NoReturn:
+    def _make_serde(
+        self, columns: Sequence[Column], *, is_key: bool, unwrapped: bool, topic: str
+    ) -> NoReturn:
         raise AssertionError("unreachable: instances cannot be built")  # pragma: no cover
 
 

@@ -30,7 +30,9 @@ def serialize_windowed(inner: bytes | None, start: int, end: int, session: bool)
     return key + _LONG.pack(start)
 
 
-def deserialize_windowed(data: bytes, session: bool, window_size: int | None = None) -> tuple[bytes, int, int]:
+def deserialize_windowed(
+    data: bytes, session: bool, window_size: int | None = None
+) -> tuple[bytes, int, int]:
     """``(inner key bytes, start, end)`` of a windowed key.
 
     Time windows need ``window_size`` to know their end.

@@ -54,6 +54,9 @@ class QueryPlan:
     value_names: list[str] = field(default_factory=list)
     emit_final: bool = False
     limit: int | None = None
+    # output column names in the order the SELECT wrote them (the schema puts key columns first);
+    # transient queries render their rows in this order
+    projection: list[str] = field(default_factory=list)
 
 
 class Planner:
@@ -167,7 +170,8 @@ class Planner:
         schema = LogicalSchema(schema_cols)
         window = in_window
         return QueryPlan(schema, kind, window, [u.source for u in uses], source_ops, self._ops, head,
-                         [c.name for c in schema.key], [c.name for c in schema.value], limit=query.limit)
+                         [c.name for c in schema.key], [c.name for c in schema.value], limit=query.limit,
+                         projection=names)
 
     # ------------------------------------------------------------------------------------------
     def _check_select(self, query: nodes.Query, ins: A.InputScope, persistent: bool) -> None:
@@ -475,7 +479,8 @@ class Planner:
         head = self._chain(head, ProjectOp(columns))
         schema = LogicalSchema(schema_cols)
         return QueryPlan(schema, "TABLE", win_info, [u.source for u in uses], source_ops, self._ops, head,
-                         [c.name for c in schema.key], [c.name for c in schema.value], emit_final, query.limit)
+                         [c.name for c in schema.key], [c.name for c in schema.value], emit_final, query.limit,
+                         projection=names)
 
     def _chain_before_filter(self, head: Operator, mat: Operator) -> Operator:
         """Insert a materialization right after the source (before any filter) for table inputs."""

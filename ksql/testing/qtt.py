@@ -61,6 +61,20 @@ def load_cases(path: Path) -> list[tuple[dict[str, Any], str | None]]:
     return out
 
 
+def case_id(file: str, name: str, fmt: str | None) -> str:
+    """How reports and tests/conformance/passing.txt name a case."""
+    return f"{file} :: {name}" + (f" [{fmt}]" if fmt else "")
+
+
+def find_qtt_dir(start: Path) -> Path:
+    """The public QTT files: ``shared/ksql-qtt/qtt`` beside the repository checkout."""
+    for parent in [start, *start.parents]:
+        candidate = parent / "shared" / "ksql-qtt" / "qtt"
+        if candidate.is_dir():
+            return candidate
+    return start / "shared" / "ksql-qtt" / "qtt"
+
+
 def case_name(case: dict[str, Any], fmt: str | None) -> str:
     return case["name"] if fmt is None else f"{case['name']} - {fmt}"
 

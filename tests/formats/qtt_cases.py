@@ -146,7 +146,8 @@ def _props(text: str) -> dict[str, str]:
 
 _CREATE = re.compile(r"CREATE\s+(STREAM|TABLE)\s+(\w+)\s*(\((.*)\))?\s*WITH\s*\((.*)\)\s*;?\s*$", re.I | re.S)
 _CSAS = re.compile(
-    r"CREATE\s+(STREAM|TABLE)\s+(\w+)\s*(WITH\s*\((.*)\))?\s*AS\s+SELECT\s+\*\s+FROM\s+(\w+)\s*;?\s*$", re.I | re.S
+    r"CREATE\s+(STREAM|TABLE)\s+(\w+)\s*(WITH\s*\((.*)\))?\s*AS\s+SELECT\s+\*\s+FROM\s+(\w+)\s*;?\s*$",
+    re.I | re.S,
 )
 
 
@@ -193,7 +194,9 @@ def _wrap(props: dict[str, str]) -> bool | None:
     return None if v is None else v.lower() == "true"
 
 
-def format_names(props: dict[str, str], engine: dict[str, str], inherit: tuple[str, str] | None) -> tuple[str, str]:
+def format_names(
+    props: dict[str, str], engine: dict[str, str], inherit: tuple[str, str] | None
+) -> tuple[str, str]:
     if "FORMAT" in props and "VALUE_FORMAT" in props:
         raise KsqlException(
             "Cannot supply both 'VALUE_FORMAT' and 'FORMAT' properties, as 'FORMAT' sets both key and value "
@@ -232,7 +235,9 @@ def build_serdes(
     inherit: Serdes | None = None,
     topic: str = "t",
 ) -> Serdes:
-    names = format_names(props, engine, (inherit.key_format.name, inherit.value_format.name) if inherit else None)
+    names = format_names(
+        props, engine, (inherit.key_format.name, inherit.value_format.name) if inherit else None
+    )
     for n in names:
         if format_class(n).name in SR_FORMATS:
             raise Unsupported("schema registry format")
@@ -314,7 +319,9 @@ def _chain(case: Case, source: Source, sinks: list[Sink]) -> list[Serdes]:
         if sink.table != source.table:
             raise Unsupported("stream/table change")
         serdes.append(
-            build_serdes(source.key, source.value, sink.props, case.properties, inherit=serdes[-1], topic=sink.topic)
+            build_serdes(
+                source.key, source.value, sink.props, case.properties, inherit=serdes[-1], topic=sink.topic
+            )
         )
     return serdes
 
@@ -381,7 +388,10 @@ def same(expected: Any, actual: Any) -> bool:
         if len(expected) != len(actual):
             return False
         upper = {k.upper(): v for k, v in actual.items()}
-        return all(k in actual and same(v, actual[k]) or same(v, upper.get(k.upper(), object())) for k, v in expected.items())
+        return all(
+            k in actual and same(v, actual[k]) or same(v, upper.get(k.upper(), object()))
+            for k, v in expected.items()
+        )
     if isinstance(expected, list) and isinstance(actual, list):
         return len(expected) == len(actual) and all(same(a, b) for a, b in zip(expected, actual, strict=True))
     return bool(expected == actual)

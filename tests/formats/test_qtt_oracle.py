@@ -51,7 +51,9 @@ def test_passthrough(case: Case) -> None:
     except Unsupported as e:
         pytest.skip(str(e))
     expected = [r for r in case.outputs if r["topic"] == topic]
-    assert len(actual) == len(expected), f"Expected {len(expected)} records but it was {len(actual)}: {actual}"
+    assert len(actual) == len(expected), (
+        f"Expected {len(expected)} records but it was {len(actual)}: {actual}"
+    )
     for exp, act in zip(expected, actual, strict=True):
         assert same(exp.get("key"), act["key"]), (exp, act)
         assert same(exp["value"], act["value"]), (exp, act)
