@@ -117,7 +117,8 @@ class KsqlEngine:
         self.processing_log.append(entry)
         if len(self.processing_log) > 10_000:
             del self.processing_log[:5_000]
-        log.debug("processing log [%s]: %s", entry.query_id, entry.message)
+        # ksqlDB's processing log: one logger per query, errors only
+        logging.getLogger(f"processing.{entry.query_id}").error(entry.message)
         if self._on_plog is not None:
             self._on_plog(entry)
 

@@ -112,7 +112,10 @@ def test_create_as_select() -> None:
         ("DATE", sqltypes.DATE),
         ("TIME", sqltypes.TIME),
         ("TIMESTAMP", sqltypes.TIMESTAMP),
-        ("ARRAY<MAP<STRING, ARRAY<INT>>>", sqltypes.array(sqltypes.map_of(sqltypes.STRING, sqltypes.array(sqltypes.INTEGER)))),
+        (
+            "ARRAY<MAP<STRING, ARRAY<INT>>>",
+            sqltypes.array(sqltypes.map_of(sqltypes.STRING, sqltypes.array(sqltypes.INTEGER))),
+        ),
         ("STRUCT<a INT, `b c` STRING>", sqltypes.struct([("A", sqltypes.INTEGER), ("b c", sqltypes.STRING)])),
         ("STRUCT<>", sqltypes.struct([])),
         ("my_type", nodes.TypeRef("MY_TYPE")),
@@ -127,10 +130,17 @@ def test_types(written: str, expected: object) -> None:
 def test_create_type_drop_alter() -> None:
     stmt = one("CREATE TYPE IF NOT EXISTS address AS STRUCT<street STRING>;")
     assert stmt == nodes.CreateType(
-        name="ADDRESS", type=sqltypes.struct([("STREET", sqltypes.STRING)]), if_not_exists=True, text=stmt.text
+        name="ADDRESS",
+        type=sqltypes.struct([("STREET", sqltypes.STRING)]),
+        if_not_exists=True,
+        text=stmt.text,
     )
     assert one("DROP STREAM IF EXISTS s DELETE TOPIC;") == nodes.Drop(
-        kind="STREAM", name="S", if_exists=True, delete_topic=True, text="DROP STREAM IF EXISTS s DELETE TOPIC;"
+        kind="STREAM",
+        name="S",
+        if_exists=True,
+        delete_topic=True,
+        text="DROP STREAM IF EXISTS s DELETE TOPIC;",
     )
     assert one("DROP TYPE address;") == nodes.Drop(kind="TYPE", name="ADDRESS", text="DROP TYPE address;")
     alter = one("ALTER TABLE t ADD COLUMN c INT, ADD d STRING;")
@@ -222,8 +232,14 @@ def test_query_clauses() -> None:
     ("window", "expected"),
     [
         ("TUMBLING (SIZE 1 SECOND)", nodes.WindowSpec("TUMBLING", size_ms=1000)),
-        ("TUMBLING (SIZE 2 MILLISECONDS, GRACE PERIOD 0 MILLISECONDS)", nodes.WindowSpec("TUMBLING", 2, grace_ms=0)),
-        ("SESSION (5 MINUTES, RETENTION 1 DAY)", nodes.WindowSpec("SESSION", gap_ms=300_000, retention_ms=86_400_000)),
+        (
+            "TUMBLING (SIZE 2 MILLISECONDS, GRACE PERIOD 0 MILLISECONDS)",
+            nodes.WindowSpec("TUMBLING", 2, grace_ms=0),
+        ),
+        (
+            "SESSION (5 MINUTES, RETENTION 1 DAY)",
+            nodes.WindowSpec("SESSION", gap_ms=300_000, retention_ms=86_400_000),
+        ),
         ("w TUMBLING (SIZE 1 HOURS)", nodes.WindowSpec("TUMBLING", size_ms=3_600_000)),
     ],
 )
@@ -263,12 +279,16 @@ def test_function_calls_stay_anonymous() -> None:
 def test_lambdas_units_and_concat() -> None:
     e = parse_expression("REDUCE(m, 0, (s, k, v) => s + v)")
     assert isinstance(e, exp.Anonymous)
-    assert e.expressions[2] == nodes.KsqlLambda(params=["S", "K", "V"], this=exp.Add(this=col("S"), expression=col("V")))
+    assert e.expressions[2] == nodes.KsqlLambda(
+        params=["S", "K", "V"], this=exp.Add(this=col("S"), expression=col("V"))
+    )
     e = parse_expression("TIMESTAMPADD(MILLISECONDS, 5, ts)")
     assert e.expressions[0] == nodes.IntervalUnitExpr(this="MILLISECONDS")
     # Singular units are not reserved words: a column named SECOND stays a column.
     assert parse_expression("f(first, second)").expressions[1] == col("SECOND")
-    assert parse_expression("a || 'b'") == exp.Anonymous(this="CONCAT", expressions=[col("A"), exp.Literal.string("b")])
+    assert parse_expression("a || 'b'") == exp.Anonymous(
+        this="CONCAT", expressions=[col("A"), exp.Literal.string("b")]
+    )
 
 
 def test_literals_keep_their_text() -> None:
@@ -278,11 +298,15 @@ def test_literals_keep_their_text() -> None:
     assert parse_expression("'it''s'") == exp.Literal.string("it's")
     assert parse_expression("NULL") == exp.Null()
     assert parse_expression("true") == exp.Boolean(this=True)
-    assert parse_expression("DECIMAL '1.20'") == nodes.KsqlCast(this=exp.Literal.string("1.20"), to=sqltypes.decimal(3, 2))
+    assert parse_expression("DECIMAL '1.20'") == nodes.KsqlCast(
+        this=exp.Literal.string("1.20"), to=sqltypes.decimal(3, 2)
+    )
 
 
 def test_predicates() -> None:
-    e = parse_expression("a NOT BETWEEN 1 AND 2 AND b NOT IN (1, 2) AND c NOT LIKE 'x!%' ESCAPE '!' AND d IS NOT NULL")
+    e = parse_expression(
+        "a NOT BETWEEN 1 AND 2 AND b NOT IN (1, 2) AND c NOT LIKE 'x!%' ESCAPE '!' AND d IS NOT NULL"
+    )
     assert isinstance(e, exp.And)
     assert e.expression == exp.Not(this=exp.Is(this=col("D"), expression=exp.Null()))
     assert parse_expression("a IS DISTINCT FROM b") == exp.NullSafeNEQ(this=col("A"), expression=col("B"))
@@ -291,12 +315,16 @@ def test_predicates() -> None:
 
 
 def test_constructors_and_cast() -> None:
-    assert parse_expression("ARRAY[1, 2]") == exp.Array(expressions=[exp.Literal.number("1"), exp.Literal.number("2")])
+    assert parse_expression("ARRAY[1, 2]") == exp.Array(
+        expressions=[exp.Literal.number("1"), exp.Literal.number("2")]
+    )
     m = parse_expression("MAP('a' := 1)")
     assert isinstance(m, exp.VarMap) and m.args["keys"].expressions == [exp.Literal.string("a")]
     s = parse_expression("STRUCT(`f 1` := 1, g := 'x')")
     assert isinstance(s, exp.Struct) and [f.this.name for f in s.expressions] == ["f 1", "G"]
-    assert parse_expression("CAST(a AS ARRAY<STRING>)") == nodes.KsqlCast(this=col("A"), to=sqltypes.array(sqltypes.STRING))
+    assert parse_expression("CAST(a AS ARRAY<STRING>)") == nodes.KsqlCast(
+        this=col("A"), to=sqltypes.array(sqltypes.STRING)
+    )
     assert parse_expression("CASE a WHEN 1 THEN 'x' END") == exp.Case(
         this=col("A"), ifs=[exp.If(this=exp.Literal.number("1"), true=exp.Literal.string("x"))]
     )
@@ -358,7 +386,9 @@ def test_unknown_statement() -> None:
 
 
 def test_error_positions_count_from_start_of_text() -> None:
-    msg = error("CREATE STREAM a (x INT) WITH (kafka_topic='a');\nCREATE STREAM b AS SELECT cast(x as NULL) FROM a;")
+    msg = error(
+        "CREATE STREAM a (x INT) WITH (kafka_topic='a');\nCREATE STREAM b AS SELECT cast(x as NULL) FROM a;"
+    )
     assert "line 2:37: Syntax Error" in msg and "Syntax error at or near 'NULL' at line 2:37" in msg
 
 
@@ -367,15 +397,27 @@ def test_error_positions_count_from_start_of_text() -> None:
     [
         ("SELECT f1 FROM t GROUP BY f3, (f2, f1);", "line 1:34: Syntax Error\nmissing ')' at ','"),
         ("SELECT COUNT(*) FROM t GROUP BY a AND b;", "Syntax Error"),
-        ("CREATE STREAM i (k STRING (KEY)) WITH (kafka_topic='i');", "line 1:28: Syntax Error\nExpecting {'STRING', INTEGER_VALUE}"),
-        ("CREATE STREAM i (k VARCHAR(STRING) (KEY)) WITH (kafka_topic='i');", "line 1:36: Syntax Error\nExpecting {',', ')'}"),
+        (
+            "CREATE STREAM i (k STRING (KEY)) WITH (kafka_topic='i');",
+            "line 1:28: Syntax Error\nExpecting {'STRING', INTEGER_VALUE}",
+        ),
+        (
+            "CREATE STREAM i (k VARCHAR(STRING) (KEY)) WITH (kafka_topic='i');",
+            "line 1:36: Syntax Error\nExpecting {',', ')'}",
+        ),
         ("CREATE STREAM i (c ARRAY<NULL>) WITH (kafka_topic='i');", "Syntax Error"),
-        ("SELECT 9223372036854775808 FROM t;", "Failed to prepare statement: line 1:9: Invalid numeric literal: 9223372036854775808"),
+        (
+            "SELECT 9223372036854775808 FROM t;",
+            "Failed to prepare statement: line 1:9: Invalid numeric literal: 9223372036854775808",
+        ),
         ("SELECT -9223372036854775809 FROM t;", "Invalid numeric literal: -9223372036854775809"),
         ("SELECT -1.7976931348623160E308 FROM t;", "Number overflows DOUBLE: -1.7976931348623160E308"),
         ("SELECT * FROM EXPLODE(a);", "Syntax Error"),
         ("SELECT u.* FROM t x;", "'U' is not a valid stream/table name or alias."),
-        ("SELECT * FROM a JOIN b ON unknown.k = b.k;", "'UNKNOWN' is not a valid stream/table name or alias."),
+        (
+            "SELECT * FROM a JOIN b ON unknown.k = b.k;",
+            "'UNKNOWN' is not a valid stream/table name or alias.",
+        ),
         ("CREATE STREAM s (size INT) WITH (kafka_topic='t');", '"size" is a reserved keyword'),
         ("CREATE STREAM `a b` (x INT) WITH (kafka_topic='x');", "Source names may only contain alphanumeric"),
         ("SELECT * FROM s", "Expecting ';'"),
@@ -403,8 +445,8 @@ def test_error_carries_statement_text() -> None:
 
 
 def test_statement_text_and_comments() -> None:
-    stmts = parse("-- lead\nSHOW STREAMS; /* x; */ SELECT ';' FROM `a;b` -- tail\n;")
-    assert [s.text for s in stmts] == ["SHOW STREAMS;", "SELECT ';' FROM `a;b` -- tail\n;"]
+    stmts = parse("-- lead\nSHOW STREAMS; /* x; */ SELECT ';', `c;d` FROM s -- tail\n;")
+    assert [s.text for s in stmts] == ["SHOW STREAMS;", "SELECT ';', `c;d` FROM s -- tail\n;"]
 
 
 def test_split_statements() -> None:
