@@ -37,7 +37,7 @@ from ksql.formats.schema_registry import (
     ProtobufNoSrFormat,
     SchemaRegistryFormat,
 )
-from ksql.formats.windowed import deserialize_windowed, serialize_windowed, time_window_end
+from ksql.formats.windowed import WindowedSerde, deserialize_windowed, serialize_windowed, time_window_end
 
 __all__ = [
     "FORMATS",
@@ -56,6 +56,7 @@ __all__ = [
     "Serde",
     "SerdeFeature",
     "VoidSerde",
+    "WindowedSerde",
     "check_key_maps",
     "check_schema",
     "check_wrapping",

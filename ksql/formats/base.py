@@ -77,6 +77,7 @@ class Format(ABC):
     name: ClassVar[str]
     features: ClassVar[frozenset[SerdeFeature]] = frozenset()
     supported_properties: ClassVar[frozenset[str]] = frozenset()
+    serializes_empty: ClassVar[bool] = False  # a value with no columns is still written (e.g. "{}")
 
     def __init__(self, properties: Mapping[str, str] | None = None) -> None:
         props = {str(k): str(v) for k, v in (properties or {}).items()}
@@ -128,8 +129,6 @@ class Format(ABC):
             return VoidSerde(columns, is_key=is_key, topic=topic)
         unwrapped = self._unwrapped(len(columns), is_key=is_key, wrap_single=wrap_single)
         return self._make_serde(columns, is_key=is_key, unwrapped=unwrapped, topic=topic)
-
-    serializes_empty: ClassVar[bool] = False  # write something for a value with no columns
 
     def _unwrapped(self, n_columns: int, *, is_key: bool, wrap_single: bool | None) -> bool:
         if wrap_single is not None and not is_key:

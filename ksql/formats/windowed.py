@@ -8,8 +8,11 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
+from typing import Any
 
 from ksql.errors import SerializationError
+from ksql.formats.base import Serde, Values
 
 _LONG = struct.Struct(">q")
 _TWO_LONGS = struct.Struct(">qq")
@@ -48,3 +51,26 @@ def deserialize_windowed(
         raise ValueError("a time-windowed key needs the window size to know its end")
     (start,) = _LONG.unpack_from(data, len(data) - 8)
     return data[:-8], start, time_window_end(start, window_size)
+
+
+class WindowedSerde:
+    """A key serde around an inner (unwindowed) key serde."""
+
+    def __init__(self, inner: Serde, *, session: bool, window_size: int | None = None) -> None:
+        if not session and window_size is None:
+            raise ValueError("a time-windowed key serde needs the window size")
+        self.inner = inner
+        self.session = session
+        self.window_size = window_size
+
+    def serialize(self, values: Sequence[Any] | None, start: int, end: int) -> bytes | None:
+        if values is None:
+            return None
+        return serialize_windowed(self.inner.serialize(values), start, end, self.session)
+
+    def deserialize(self, data: bytes | None) -> tuple[Values | None, int, int] | None:
+        """``(key values, window start, window end)``; ``None`` for a null key."""
+        if data is None:
+            return None
+        inner, start, end = deserialize_windowed(data, self.session, self.window_size)
+        return self.inner.deserialize(inner), start, end

@@ -6,6 +6,8 @@ from ksql.functions.registry import AGGREGATE_FUNCTIONS, SCALAR_FUNCTIONS, TABLE
 _MODULES = (
     "scalar_string",
     "scalar_regex",
+    "scalar_bytes",
+    "scalar_nulls",
     "scalar_math",
     "scalar_json",
     "scalar_url",

@@ -17,8 +17,12 @@ log = logging.getLogger("ksql.runtime")
 
 def hashable(obj: Any) -> Any:
     """Store keys may hold STRUCT (dict) or ARRAY (list) values: freeze them for hashing."""
-    if isinstance(obj, tuple):
-        return tuple(hashable(o) for o in obj)
+    if type(obj) is tuple:
+        try:
+            hash(obj)  # the common case: primitives only, nothing to convert
+            return obj
+        except TypeError:
+            return tuple(hashable(o) for o in obj)
     if isinstance(obj, dict):
         return ("$struct", tuple((k, hashable(v)) for k, v in obj.items()))
     if isinstance(obj, list):
@@ -190,7 +194,7 @@ class QueryTask:
             else:
                 self.positions[tp] = starts[tp] if reset == "earliest" else ends[tp]
 
-    async def poll(self, max_records: int = 500) -> list[tuple[str, Record]]:
+    async def poll(self, max_records: int = 2000) -> list[tuple[str, Record]]:
         batch: list[tuple[str, Record]] = []
         for (topic, p), pos in self.positions.items():
             recs = await self.backend.read(topic, p, pos, max_records)

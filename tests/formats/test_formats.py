@@ -16,6 +16,7 @@ from ksql.formats import (
     FORMATS,
     SchemaRegistryNotConfigured,
     SerdeFeature,
+    WindowedSerde,
     check_schema,
     deserialize_windowed,
     get_format,
@@ -458,6 +459,14 @@ def test_windowed_layouts() -> None:
     assert deserialize_windowed(inner + binary.pack(">q", 1000), False, 30000) == (inner, 1000, 31000)
     assert deserialize_windowed(inner + binary.pack(">qq", 465, 12), True) == (inner, 12, 465)
     assert deserialize_windowed(binary.pack(">q", 2**63 - 10), False, 100)[2] == 2**63 - 1
+
+
+def test_windowed_serde(make_serde) -> None:
+    serde = WindowedSerde(make_serde("KAFKA", [("K", STRING)], is_key=True), session=False, window_size=1000)
+    data = serde.serialize(["k"], 2000, 3000)
+    assert data == b"k" + binary.pack(">q", 2000)
+    assert serde.deserialize(data) == (["k"], 2000, 3000)
+    assert serde.serialize(None, 0, 0) is None and serde.deserialize(None) is None
 
 
 # -- test-file records ----------------------------------------------------------------------------

@@ -1,10 +1,9 @@
-"""Replay the serialization-only cases of ksqlDB's QTT files (see ``qtt_cases``)."""
+"""Replay the serialization-only cases of ksqlDB's QTT files (see ``formats_qtt``)."""
 
 from __future__ import annotations
 
 import pytest
-
-from tests.formats.qtt_cases import (
+from formats_qtt import (
     FORMAT_ERRORS,
     QTT,
     Case,
