@@ -89,14 +89,14 @@ def run_case(case: dict[str, Any], fmt: str | None, timeout_s: float = 30.0) -> 
     if case.get("enabled") is False:
         return "skip", "disabled in the test file"
     try:
-        asyncio.run(asyncio.wait_for(_run(case, fmt), timeout_s))
+        detail = asyncio.run(asyncio.wait_for(_run(case, fmt), timeout_s))
     except CaseFailure as e:
         return "fail", str(e)
     except TimeoutError:
         return "error", f"timed out after {timeout_s}s"
     except Exception as e:  # an engine bug, reported with its trace
         return "error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}"
-    return "pass", ""
+    return "pass", detail
 
 
 def _subst(text: str, fmt: str | None, config: Any) -> str:
@@ -105,7 +105,8 @@ def _subst(text: str, fmt: str | None, config: Any) -> str:
     return text
 
 
-async def _run(case: dict[str, Any], fmt: str | None) -> None:
+async def _run(case: dict[str, Any], fmt: str | None) -> str:
+    """Runs one case; returns the actual error text when the case expects an error."""
     expected_exc = case.get("expectedException")
     props = dict(TEST_DEFAULTS)
     for k, v in (case.get("properties") or {}).items():
@@ -125,10 +126,9 @@ async def _run(case: dict[str, Any], fmt: str | None) -> None:
             if expected_exc is None:
                 if isinstance(e, CaseFailure):
                     raise
-                msg = getattr(e, "message", str(e))
-                raise CaseFailure(f"Unexpected error: {type(e).__name__}: {msg}") from e
+                raise CaseFailure(f"Unexpected error: {type(e).__name__}: {_error_text(e)}") from e
             _check_exception(e, expected_exc)
-            return
+            return _error_text(e)
         if expected_exc is not None:
             raise CaseFailure(
                 f"Expected exception {expected_exc.get('type')} with message "
@@ -139,6 +139,13 @@ async def _run(case: dict[str, Any], fmt: str | None) -> None:
     finally:
         await backend.close()
     _ = config_values
+    return ""
+
+
+def _error_text(e: BaseException) -> str:
+    if isinstance(e, KsqlStatementException):
+        return e.unlogged_message
+    return getattr(e, "message", None) or str(e)
 
 
 async def _create_topics(engine: KsqlEngine, case: dict[str, Any], statements: list[str]) -> None:
