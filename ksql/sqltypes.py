@@ -24,10 +24,10 @@ NULL is ``None`` everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class BaseType(str, Enum):
+class BaseType(StrEnum):
     BOOLEAN = "BOOLEAN"
     INTEGER = "INTEGER"
     BIGINT = "BIGINT"

@@ -28,8 +28,24 @@ from ksql.planner.serde import SerdeFactory
 from ksql.runtime.operators import SinkOp
 from ksql.runtime.task import ProcessingLogEntry, QueryTask
 from ksql.schema import HEADER, KEY, VALUE, Column, LogicalSchema, RESERVED_NAMES
-from ksql.sqltypes import BaseType
+from ksql.sqltypes import BYTES, STRING, BaseType, array, struct
 from ksql.topics.base import Record, TopicBackend
+
+def _schema_text(schema: LogicalSchema) -> str:
+    """A schema as ksqlDB prints it in messages: ``\`K\` STRING KEY, \`V\` INTEGER``."""
+    parts = []
+    for c in schema.columns:
+        suffix = ""
+        if c.namespace == KEY:
+            suffix = " KEY"
+        elif c.namespace == HEADER:
+            suffix = f" HEADER('{c.header_key}')" if c.header_key is not None else " HEADERS"
+        parts.append(f"`{c.name}` {c.type}{suffix}")
+    return ", ".join(parts)
+
+
+# the one type a HEADERS column may have
+_HEADERS_TYPE = array(struct([("KEY", STRING), ("VALUE", BYTES)]))
 
 log = logging.getLogger("ksql.engine")
 
@@ -231,6 +247,11 @@ class KsqlEngine:
                     )
                 cols.append(Column(c.name, t, KEY))
             elif c.headers or c.header_key is not None:
+                if c.header_key is not None and t.base is not BaseType.BYTES:
+                    raise KsqlException(
+                        f"Invalid type for HEADER('{c.header_key}') column: expected BYTES, got {t}")
+                if c.headers and t != _HEADERS_TYPE:
+                    raise KsqlException(f"Invalid type for HEADERS column: expected {_HEADERS_TYPE}, got {t}")
                 cols.append(Column(c.name, t, HEADER, c.header_key))
             else:
                 cols.append(Column(c.name, t, VALUE))
@@ -361,7 +382,7 @@ class KsqlEngine:
         ]:
             raise KsqlException(
                 "Incompatible schema between results and sink.\n"
-                f"Result schema is {plan.schema.sql()}\nSink schema is {target.schema.sql()}"
+                f"Result schema is {_schema_text(plan.schema)}\nSink schema is {_schema_text(target.schema)}"
             )
         query_id = self._query_id("INSERTQUERY", None, stmt.properties)
         command_id = f"{target.kind.lower()}/`{target.name}`/create"
@@ -372,20 +393,20 @@ class KsqlEngine:
     async def _insert_values(self, stmt: nodes.InsertValues, ctx: ExecutionContext) -> Entity | None:
         target = self.metastore.get_source(stmt.target)
         if target is None:
-            raise KsqlException(f"Cannot insert values into an unknown stream/table: {stmt.target}")
+            raise KsqlException(
+                f"Cannot insert values into an unknown stream/table: `{stmt.target}`" + self._did_you_mean(stmt.target))
         if target.window is not None:
             raise KsqlException("Cannot insert values into windowed stream/table")
         if target.is_source:
             raise KsqlException(f"Cannot insert values into read-only topic: {target.topic}")
         schema = target.schema
-        names = stmt.columns if stmt.columns is not None else [
-            c.name for c in schema.columns if c.namespace != HEADER]
+        names = stmt.columns if stmt.columns is not None else [c.name for c in schema.columns]
+        headers = [n for n in names if (col := schema.find(n)) is not None and col.namespace == HEADER]
+        if headers:
+            raise KsqlException(f"Cannot insert into HEADER columns: {', '.join(headers)}")
         if stmt.columns is not None:
             for n in names:
-                col = schema.find(n)
-                if col is not None and col.namespace == HEADER:
-                    raise KsqlException(f"Cannot insert into HEADER columns: {n}")
-                if col is None and n not in ("ROWTIME",):
+                if schema.find(n) is None and n not in ("ROWTIME",):
                     raise KsqlException(f"Column name {n} does not exist.")
         if len(names) != len(stmt.values):
             raise KsqlException(
@@ -409,6 +430,16 @@ class KsqlEngine:
         kb, vb = self.serdes.encode_row(target, key, values)
         await self.backend.produce(target.topic, [Record(kb, vb, ts)])
         return None
+
+    def _did_you_mean(self, name: str) -> str:
+        """A hint when a source exists under the same name in another case."""
+        for other in self.metastore.sources:
+            if other != name and other.upper() == name.upper():
+                if other == other.upper():
+                    return f"\nDid you mean {other}? Hint: try removing double quotes from the source name."
+                return (f'\nDid you mean "{other}"? Hint: wrap the source name in double quotes to make it '
+                        "case-sensitive.")
+        return ""
 
     # -- DROP / TERMINATE ---------------------------------------------------------------------
     async def _drop(self, stmt: nodes.Drop, ctx: ExecutionContext) -> Entity | None:

@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -34,7 +35,7 @@ from ksql.runtime.operators import FilterOp, FlatMapOp, Operator, ProjectOp, Sin
 from ksql.runtime.records import Rec
 from ksql.runtime.task import ProcessingLogEntry, QueryTask, TaskContext
 from ksql.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
-from ksql.sqltypes import SqlType
+from ksql.sqltypes import BaseType, SqlType
 from ksql.types import Key
 
 if TYPE_CHECKING:
@@ -190,18 +191,18 @@ class _PushOutput(Operator):
         self.is_table = plan.kind == "TABLE"
         self.key_index = {c.name: i for i, c in enumerate(plan.schema.key)}
         # keys the client holds a row for: a delete of any other key changes nothing it has seen
-        self.live: set[tuple[Key, tuple[int, int] | None]] = set()
+        self.live: set[tuple[Any, tuple[int, int] | None]] = set()
 
     def process(self, rec: Rec, port: int = 0) -> None:
         row = rec.row
         if row is not None:
             if self.is_table:
-                self.live.add((rec.key, rec.window))
+                self.live.add((freeze(rec.key), rec.window))
             self.stream.offer([row.get(n) for n in self.names])
             return
         if not self.is_table:
             return
-        k = (rec.key, rec.window)
+        k = (freeze(rec.key), rec.window)
         if k not in self.live:
             return
         self.live.discard(k)
@@ -253,18 +254,26 @@ class _Materialized:
         self.op = op
         self.partitions = partitions
         self.positions = dict.fromkeys(range(partitions), 0)
-        # (key, window) -> (partition, raw key bytes, change): the first two order a scan the
-        # way a key-value store of serialized keys iterates, partition by partition
-        self.rows: dict[tuple[Key, tuple[int, int] | None], tuple[int, bytes, Rec]] = {}
+        # (key, window) -> (partition, serialized key, change): the first two order a scan the way
+        # a key-value store of serialized keys iterates, partition by partition
+        self.rows: dict[Any, tuple[int, bytes, Rec]] = {}
+        self.by_key: dict[Any, set[Any]] = {}  # key -> its (key, window) entries
         self._raw_key = b""
         op.to(_MaterializeInto(self))
 
     def apply(self, rec: Rec) -> None:
-        k = (rec.key, rec.window)
+        key = freeze(rec.key)
+        k = (key, rec.window)
         if rec.row is None:
             self.rows.pop(k, None)
+            entries = self.by_key.get(key)
+            if entries is not None:
+                entries.discard(k)
+                if not entries:
+                    del self.by_key[key]
         else:
             self.rows[k] = (rec.partition, self._raw_key, rec)
+            self.by_key.setdefault(key, set()).add(k)
 
     async def catch_up(self, engine: KsqlEngine) -> None:
         for p in range(self.partitions):
@@ -277,8 +286,23 @@ class _Materialized:
                     self.op.process_record(r)
                     self.positions[p] = r.offset + 1
 
-    def snapshot(self) -> list[Rec]:
-        return [rec for _, _, rec in sorted(self.rows.values(), key=lambda e: (e[0], e[1]))]
+    def snapshot(self, keys: list[Key] | None = None) -> list[Rec]:
+        """All rows, or those of the given keys, in scan order."""
+        if keys is None:
+            entries = list(self.rows.values())
+        else:
+            wanted = {k for key in keys for k in self.by_key.get(freeze(key), ())}
+            entries = [self.rows[k] for k in wanted]
+        return [rec for _, _, rec in sorted(entries, key=lambda e: (e[0], e[1]))]
+
+
+def freeze(value: Any) -> Any:
+    """A hashable stand-in for a key (keys may hold arrays, maps and structs)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return ("\0map", tuple((freeze(k), freeze(v)) for k, v in value.items()))
+    return value
 
 
 class _MaterializeInto(Operator):
@@ -303,7 +327,8 @@ class Materializations:
             return False
         return src.is_source or (src.created_by is not None and src.created_by in self.engine.queries)
 
-    async def rows(self, src: DataSource) -> list[Rec]:
+    async def rows(self, src: DataSource, keys: list[Key] | None = None) -> list[Rec]:
+        """The table's current rows (only those of ``keys`` when given), in scan order."""
         m = self._tables.get(src.name)
         if m is None or m.source is not src:
             info = await self.engine.backend.describe_topic(src.topic)
@@ -313,7 +338,7 @@ class Materializations:
         for name in [n for n in self._tables if self.engine.metastore.get_source(n) is None]:
             del self._tables[name]
         await m.catch_up(self.engine)
-        return m.snapshot()
+        return m.snapshot(keys)
 
 
 def _log_processing(entry: ProcessingLogEntry) -> None:
@@ -472,12 +497,6 @@ class TransientQueries:
     # -- pull ---------------------------------------------------------------------------------
     async def _start_pull(self, query: nodes.Query, config: Config) -> QueryStream:
         _check_pull(query)
-        src = self.engine.metastore.get_source(query.from_.name) if query.from_ is not None else None
-        if src is not None and src.kind == "TABLE" and not self.materialized.is_queryable(src):
-            raise KsqlException(
-                f"The `{src.name}` table isn't queryable. To derive a queryable table, you can do "
-                f"'CREATE TABLE QUERYABLE_{src.name} AS SELECT * FROM {src.name}'. "
-                "See https://cnfl.io/queries for more info.")
         if query.limit is not None:
             if query.limit < 0:
                 raise KsqlException("Pull queries don't support negative integers in the LIMIT clause. "
@@ -487,14 +506,20 @@ class TransientQueries:
                     "LIMIT clause in pull queries is currently disabled. You can enable them by setting "
                     "ksql.query.pull.limit.clause.enabled=true." + _PULL_SUFFIX)
         plan = self._plan(query, config)
-        if plan.sources[0].kind == "STREAM":
+        src = plan.sources[0]
+        if src.kind == "STREAM":
             stream = self._stream(_transient_id(query), plan, "stream_pull", set(), plan.limit)
             if not stream.done:
                 await self._run_own_task(stream, plan, config, "earliest", until_end=True)
             return stream
-        return await self._pull_table(plan)
+        if not self.materialized.is_queryable(src):
+            raise KsqlException(
+                f"The `{src.name}` table isn't queryable. To derive a queryable table, you can do "
+                f"'CREATE TABLE QUERYABLE_{src.name} AS SELECT * FROM {src.name}'. "
+                "See https://cnfl.io/queries for more info.")
+        return await self._pull_table(query, plan)
 
-    async def _pull_table(self, plan: QueryPlan) -> QueryStream:
+    async def _pull_table(self, query: nodes.Query, plan: QueryPlan) -> QueryStream:
         src = plan.sources[0]
         keys = {c.name for c in plan.schema.key}
         if src.window is not None:
@@ -508,7 +533,8 @@ class TransientQueries:
         ctx = TaskContext(stream.query_id, _log_processing)
         for op in [*plan.operators, out]:
             op.open(ctx)
-        for rec in await self.materialized.rows(src):
+        # the WHERE clause still filters every row: the lookup only narrows which rows are read
+        for rec in await self.materialized.rows(src, key_lookups(query.where, src)):
             if out.full:
                 break
             src_op.forward(rec.with_(row=dict(rec.row) if rec.row is not None else None, old=None))
@@ -545,6 +571,88 @@ async def _drive(task: QueryTask, stream: QueryStream, ends: dict[tuple[str, int
     except Exception as e:
         log.exception("Transient query %s failed", stream.query_id)
         stream.fail(f"{type(e).__name__}: {e}")
+
+
+def key_lookups(where: exp.Expression | None, src: DataSource) -> list[Key] | None:
+    """The keys a pull query's WHERE pins down (``K = lit`` for every key column, all ANDed, or
+    ``K IN (lit, ...)`` on a single key); None when it needs a scan."""
+    if where is None:
+        return None
+    key_cols = src.schema.key
+    conjuncts: list[exp.Expression] = []
+    stack = [where]
+    while stack:
+        e = stack.pop()
+        e = e.this if isinstance(e, exp.Paren) else e
+        if isinstance(e, exp.And):
+            stack += [e.this, e.expression]
+        else:
+            conjuncts.append(e)
+    values: dict[str, list[Any]] = {}
+    for c in conjuncts:
+        if isinstance(c, exp.EQ):
+            for col, lit in ((c.this, c.expression), (c.expression, c.this)):
+                if isinstance(col, exp.Column) and not isinstance(lit, exp.Column):
+                    v = _literal(lit)
+                    if v is not _NOT_LITERAL:
+                        values.setdefault(col.name, []).append(v)
+                    break
+        elif isinstance(c, exp.In) and isinstance(c.this, exp.Column):
+            lits = [_literal(x) for x in c.expressions]
+            if lits and all(v is not _NOT_LITERAL for v in lits):
+                values.setdefault(c.this.name, []).append(lits)
+    per_key: list[list[Any]] = []
+    for col in key_cols:
+        found = values.get(col.name)
+        if not found or len(found) != 1:
+            return None
+        options = found[0] if isinstance(found[0], list) else [found[0]]
+        coerced = [_as_key_value(v, col.type) for v in options]
+        if any(v is _NOT_LITERAL for v in coerced):
+            return None
+        per_key.append(coerced)
+    if not per_key:
+        return None
+    if len(per_key) == 1:
+        return [(v,) for v in per_key[0]]
+    if any(len(p) != 1 for p in per_key):
+        return None
+    return [tuple(p[0] for p in per_key)]
+
+
+_NOT_LITERAL = object()
+
+
+def _literal(node: exp.Expression) -> Any:
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        v = _literal(node.this)
+        return _NOT_LITERAL if v is _NOT_LITERAL else -v
+    if not isinstance(node, exp.Literal):
+        return _NOT_LITERAL
+    if node.is_string:
+        return node.this
+    text = node.this
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return Decimal(text)
+        except ArithmeticError:
+            return _NOT_LITERAL
+
+
+def _as_key_value(v: Any, t: SqlType) -> Any:
+    """A literal as the key column holds it; _NOT_LITERAL when it would need a real cast."""
+    b = t.base
+    if b in (BaseType.INTEGER, BaseType.BIGINT) and isinstance(v, int):
+        return v
+    if b is BaseType.DOUBLE and isinstance(v, (int, Decimal)):
+        return float(v)
+    if b is BaseType.STRING and isinstance(v, str):
+        return v
+    if b is BaseType.DECIMAL and isinstance(v, (int, Decimal)) and t.scale is not None:
+        return Decimal(v).quantize(Decimal(1).scaleb(-t.scale))
+    return _NOT_LITERAL
 
 
 def _transient_id(query: nodes.Query) -> str:

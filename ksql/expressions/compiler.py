@@ -60,10 +60,13 @@ class Scope:
         columns: dict[str, SqlType],
         qualified: dict[tuple[str, str], str] | None = None,
         aliases: dict[str, str] | None = None,
+        display: dict[str, str] | None = None,
     ) -> None:
         self.columns = columns  # row key -> type
         self.qualified = qualified or {}  # (source alias, column name) -> row key
         self.aliases = aliases or {}  # unqualified name -> row key, when it differs
+        # row key -> text shown in error messages, for internal keys (e.g. an aggregate's result)
+        self.display = display or {}
 
     def resolve(self, qualifier: str | None, name: str) -> ColumnRef:
         if qualifier is not None:
@@ -98,6 +101,41 @@ class _Ctx:
     lambda_vars: dict[str, tuple[str, SqlType]] = field(default_factory=dict)
 
 
+class CodegenError(KsqlException):
+    """An error ksqlDB only finds while generating code (after type checking): callers that know
+    the clause prefix it (``Invalid Select: ``, ``Invalid Predicate: ``)."""
+
+
+class _CoercionFailure(KsqlException):
+    pass
+
+
+@dataclass
+class _Typed:
+    node: exp.Expression
+    code: str
+    type: SqlType  # NULL for a bare NULL literal
+
+
+_CODEGEN_PREFIX = {"SELECT": "Invalid Select: ", "WHERE": "Invalid Predicate: ", "HAVING": "Invalid Predicate: "}
+
+# comparison node -> (ksqlDB operator name, operator symbol)
+_COMPARISONS: dict[type, tuple[str, str]] = {
+    exp.EQ: ("EQUAL", "="),
+    exp.NEQ: ("NOT_EQUAL", "<>"),
+    exp.GT: ("GREATER_THAN", ">"),
+    exp.GTE: ("GREATER_THAN_OR_EQUAL", ">="),
+    exp.LT: ("LESS_THAN", "<"),
+    exp.LTE: ("LESS_THAN_OR_EQUAL", "<="),
+    exp.NullSafeNEQ: ("IS_DISTINCT_FROM", "IS DISTINCT FROM"),
+    exp.NullSafeEQ: ("IS_NOT_DISTINCT_FROM", "IS NOT DISTINCT FROM"),
+}
+_EQUALITY = ("EQUAL", "NOT_EQUAL", "IS_DISTINCT_FROM", "IS_NOT_DISTINCT_FROM")
+_TEMPORAL = (_B.TIMESTAMP, _B.DATE, _B.TIME)
+# pseudo columns holding epoch millis that may be compared with timestamp strings
+_MAGIC_TIME_COLUMNS = ("ROWTIME", "WINDOWSTART", "WINDOWEND")
+
+
 def literal_type(text: str, is_string: bool) -> tuple[Any, SqlType]:
     if is_string:
         return text, STRING
@@ -109,34 +147,13 @@ def literal_type(text: str, is_string: bool) -> tuple[Any, SqlType]:
         return v, DOUBLE
     if "." in t:
         d = Decimal(t)
-        sign, digits, e = d.as_tuple()
-        scale = max(-int(e), 0)
-        prec = max(len(digits), scale)
-        return d, decimal(prec, scale)
+        return d, casts.decimal_type_of(d)
     v = int(t)
     if -(2**31) <= v < 2**31:
         return v, INTEGER
     if -(2**63) <= v < 2**63:
         return v, BIGINT
     raise KsqlException(f"Invalid numeric literal: {text}")
-
-
-def _common_type(types: list[SqlType], what: str) -> SqlType:
-    result = NULL
-    for t in types:
-        if t.base is _B.NULL:
-            continue
-        if result.base is _B.NULL:
-            result = t
-        elif result == t:
-            continue
-        elif result.is_numeric and t.is_numeric:
-            result = widest_numeric(result, t)
-        elif result.base is t.base and result.base in (_B.ARRAY, _B.MAP, _B.STRUCT):
-            continue
-        else:
-            raise KsqlException(f"invalid input syntax for type {result}: {what}")
-    return result
 
 
 class ExpressionCompiler:
@@ -154,8 +171,20 @@ class ExpressionCompiler:
     def type_of(self, node: exp.Expression) -> SqlType:
         return self._gen(node, _Ctx())[1]
 
-    def compile(self, node: exp.Expression, safe: bool = True) -> Compiled:
-        code, t = self._gen(node, _Ctx())
+    def compile(self, node: exp.Expression, safe: bool = True, clause: str | None = None) -> Compiled:
+        """``clause`` (SELECT, WHERE, HAVING) selects how code-generation errors are reported."""
+        try:
+            code, t = self._gen(node, _Ctx())
+        except CodegenError as e:
+            prefix = _CODEGEN_PREFIX.get(clause or "")
+            if prefix is None:
+                raise
+            raise KsqlException(prefix + e.message) from e
+        if clause == "SELECT" and t.base is _B.NULL:
+            raise KsqlException(
+                "Can't infer a type of null. Please explicitly cast it to a required type, "
+                "e.g. CAST(null AS VARCHAR)."
+            )
         text = expr_sql(node)
         name = f"_expr{next(self._counter)}"
         err = self._const(self.log_error)
@@ -185,6 +214,16 @@ class ExpressionCompiler:
         names = [self._tmp() for _ in parts]
         cond = " or ".join(f"({n} := {p}) is None" for n, p in zip(names, parts, strict=True))
         return f"(None if {cond} else {body(names)})"
+
+    def _raising_guard(self, parts: list[str], body: Callable[[list[str]], str]) -> str:
+        names = [self._tmp() for _ in parts]
+        cond = " or ".join(f"({n} := {p}) is None" for n, p in zip(names, parts, strict=True))
+        return f"(_V.null_operand() if {cond} else {body(names)})"
+
+    def _arith_guard(self, ctx: _Ctx) -> Callable[[list[str], Callable[[list[str]], str]], str]:
+        # ksqlDB's generated Java unboxes operands: NULL arithmetic inside a lambda throws, which
+        # makes the enclosing function call NULL (top-level arithmetic just yields NULL)
+        return self._raising_guard if ctx.lambda_vars else self._null_guard
 
     def _coerce(self, code: str, src: SqlType, dst: SqlType) -> str:
         """Convert an evaluated value from src to dst type (implicit widening)."""
@@ -270,9 +309,10 @@ class ExpressionCompiler:
     def _arith(self, node: exp.Expression, ctx: _Ctx, op: str) -> tuple[str, SqlType]:
         a, at = self._gen(node.this, ctx)
         b, bt = self._gen(node.expression, ctx)
+        guard = self._arith_guard(ctx)
         if op == "+" and (at.base is _B.STRING or bt.base is _B.STRING):
             if at.base in (_B.STRING, _B.NULL) and bt.base in (_B.STRING, _B.NULL):
-                return self._null_guard([a, b], lambda n: f"{n[0]} + {n[1]}"), STRING
+                return guard([a, b], lambda n: f"{n[0]} + {n[1]}"), STRING
         if at.base is _B.NULL and bt.base is _B.NULL:
             return "None", NULL
         if at.base is _B.NULL:
@@ -288,10 +328,10 @@ class ExpressionCompiler:
             a2 = self._coerce(a, at, DOUBLE)
             b2 = self._coerce(b, bt, DOUBLE)
             if op == "/":
-                return self._null_guard([a2, b2], lambda n: f"_V.float_div({n[0]}, {n[1]})"), DOUBLE
+                return guard([a2, b2], lambda n: f"_V.float_div({n[0]}, {n[1]})"), DOUBLE
             if op == "%":
-                return self._null_guard([a2, b2], lambda n: f"_V.float_mod({n[0]}, {n[1]})"), DOUBLE
-            return self._null_guard([a2, b2], lambda n: f"({n[0]} {op} {n[1]})"), DOUBLE
+                return guard([a2, b2], lambda n: f"_V.float_mod({n[0]}, {n[1]})"), DOUBLE
+            return guard([a2, b2], lambda n: f"({n[0]} {op} {n[1]})"), DOUBLE
         if at.base is _B.DECIMAL or bt.base is _B.DECIMAL:
             da, db = decimal_of_integral(at), decimal_of_integral(bt)
             rt = _decimal_result(op, da, db)
@@ -299,17 +339,17 @@ class ExpressionCompiler:
             b2 = self._coerce(b, bt, db)
             tc = self._const(rt)
             if op == "/":
-                return self._null_guard([a2, b2], lambda n: f"_V.decimal_div({n[0]}, {n[1]}, {tc})"), rt
+                return guard([a2, b2], lambda n: f"_V.decimal_div({n[0]}, {n[1]}, {tc})"), rt
             if op == "%":
-                return self._null_guard([a2, b2], lambda n: f"_V.decimal_mod({n[0]}, {n[1]}, {tc})"), rt
-            return self._null_guard([a2, b2], lambda n: f"_V.quantize({n[0]} {op} {n[1]}, {tc})"), rt
+                return guard([a2, b2], lambda n: f"_V.decimal_mod({n[0]}, {n[1]}, {tc})"), rt
+            return guard([a2, b2], lambda n: f"_V.quantize({n[0]} {op} {n[1]}, {tc})"), rt
         rt = BIGINT if BIGINT in (at, bt) else INTEGER
         wrap = "_V.wrap64" if rt == BIGINT else "_V.wrap32"
         if op == "/":
-            return self._null_guard([a, b], lambda n: f"_V.int_div({n[0]}, {n[1]})"), rt
+            return guard([a, b], lambda n: f"_V.int_div({n[0]}, {n[1]})"), rt
         if op == "%":
-            return self._null_guard([a, b], lambda n: f"_V.int_mod({n[0]}, {n[1]})"), rt
-        return self._null_guard([a, b], lambda n: f"{wrap}({n[0]} {op} {n[1]})"), rt
+            return guard([a, b], lambda n: f"_V.int_mod({n[0]}, {n[1]})"), rt
+        return guard([a, b], lambda n: f"{wrap}({n[0]} {op} {n[1]})"), rt
 
     def _gen_Add(self, node: exp.Add, ctx: _Ctx) -> tuple[str, SqlType]:
         return self._arith(node, ctx, "+")
@@ -340,47 +380,101 @@ class ExpressionCompiler:
             v, t = literal_type("-" + inner.this, False)
             return (repr(v) if not isinstance(v, Decimal) else self._const(v)), t
         code, t = self._gen(inner, ctx)
+        guard = self._arith_guard(ctx)
         if not t.is_numeric and t.base is not _B.NULL:
             raise KsqlException(f"Unsupported negation of type {t}")
         if t.is_integral:
             wrap = "_V.wrap64" if t == BIGINT else "_V.wrap32"
-            return self._null_guard([code], lambda n: f"{wrap}(-{n[0]})"), t
-        return self._null_guard([code], lambda n: f"(-{n[0]})"), t
+            return guard([code], lambda n: f"{wrap}(-{n[0]})"), t
+        return guard([code], lambda n: f"(-{n[0]})"), t
 
     # comparisons
-    def _comparable(self, node: exp.Expression, ctx: _Ctx, opname: str) -> tuple[str, str]:
-        a, at = self._gen(node.this, ctx)
-        b, bt = self._gen(node.expression, ctx)
-        return self._unify_for_compare(a, at, b, bt, opname, node)
+    def _display(self, node: exp.Expression) -> str:
+        """Expression text as ksqlDB shows it in type errors: columns under their resolved names."""
 
-    def _unify_for_compare(
-        self, a: str, at: SqlType, b: str, bt: SqlType, opname: str, node: exp.Expression
-    ) -> tuple[str, str]:
-        if at.base is _B.NULL or bt.base is _B.NULL or at == bt:
-            return a, b
+        def swap(n: exp.Expression) -> exp.Expression:
+            if not isinstance(n, exp.Column):
+                return n
+            try:
+                ref = self.scope.resolve(n.table or None, n.name)
+            except KsqlException:
+                return n
+            shown = self.scope.display.get(ref.key)
+            if shown is None and not n.table:
+                return n
+            return exp.Var(this=shown or ref.key)
+
+        return expr_sql(node.copy().transform(swap))
+
+    def _magic_timestamp(self, col: exp.Expression, ct: SqlType, other: exp.Expression) -> str | None:
+        """ROWTIME / WINDOWSTART / WINDOWEND compared with a string literal: the literal is read as
+        a timestamp at compile time (ksqlDB's magic timestamp conversion)."""
+        col = _unparen(col)
+        other = _unparen(other)
+        if not (isinstance(col, exp.Column) and col.name.upper() in _MAGIC_TIME_COLUMNS and ct.is_integral):
+            return None
+        if not (isinstance(other, exp.Literal) and other.is_string):
+            return None
+        return repr(values.parse_timestamp(other.this))
+
+    def _gen_comparison(self, node: exp.Expression, ctx: _Ctx) -> tuple[str, SqlType]:
+        opname, symbol = _COMPARISONS[type(node)]
+        left, right = node.this, node.expression
+        a, at = self._gen(left, ctx)
+        b, bt = self._gen(right, ctx)
+        if at.base is _B.NULL or bt.base is _B.NULL:
+            raise KsqlException(
+                f"Comparison with NULL not supported: {at.base.value} {symbol} {bt.base.value}\n"
+                "Use 'IS NULL' or 'IS NOT NULL' instead."
+            )
+        magic = self._magic_timestamp(left, at, right)
+        if magic is not None:
+            b, bt = magic, BIGINT
+        magic = self._magic_timestamp(right, bt, left)
+        if magic is not None:
+            a, at = magic, BIGINT
+        if not _comparable(at, bt, opname):
+            raise KsqlException(
+                f"Cannot compare {self._display(left)} ({at}) to {self._display(right)} ({bt}) with {opname}."
+            )
+        a, b = self._compare_operands(a, at, b, bt)
+        return self._compare_code(a, b, opname), BOOLEAN
+
+    def _compare_operands(self, a: str, at: SqlType, b: str, bt: SqlType) -> tuple[str, str]:
+        """Bring both operands to one comparable representation."""
         if at.is_numeric and bt.is_numeric:
-            ct = widest_numeric(at, bt)
-            if ct.base is _B.DECIMAL:
-                return self._coerce(a, at, ct), self._coerce(b, bt, ct)
-            if ct.base is _B.DOUBLE:
+            if at.base is _B.DECIMAL or bt.base is _B.DECIMAL:
+                # as BigDecimal.compareTo: doubles via their shortest text
+                return self._wrap_value(a, "_V.to_decimal"), self._wrap_value(b, "_V.to_decimal")
+            if at.base is _B.DOUBLE or bt.base is _B.DOUBLE:
                 return self._coerce(a, at, DOUBLE), self._coerce(b, bt, DOUBLE)
             return a, b
-        temporal = (_B.TIMESTAMP, _B.DATE, _B.TIME)
-        if at.base in temporal and bt.base is _B.STRING:
+        if at.base in _TEMPORAL and bt.base is _B.STRING:
             return a, self._coerce_str_temporal(b, at)
-        if bt.base in temporal and at.base is _B.STRING:
+        if bt.base in _TEMPORAL and at.base is _B.STRING:
             return self._coerce_str_temporal(a, bt), b
-        if at.base in temporal and bt.base in temporal:
-            if {at.base, bt.base} == {_B.TIMESTAMP, _B.DATE}:
-                conv_a = self._coerce_temporal(a, at)
-                conv_b = self._coerce_temporal(b, bt)
-                return conv_a, conv_b
-        if at.base is bt.base:
-            return a, b
-        raise KsqlException(
-            f"Cannot compare {expr_sql(node.this)} ({at}) to {expr_sql(node.expression)} ({bt}) "
-            f"with {opname}."
-        )
+        if {at.base, bt.base} == {_B.TIMESTAMP, _B.DATE}:
+            return self._coerce_temporal(a, at), self._coerce_temporal(b, bt)
+        if at.base is _B.BYTES:
+            # ByteBuffer.compareTo compares signed bytes
+            return self._wrap_value(a, "_V.signed_bytes"), self._wrap_value(b, "_V.signed_bytes")
+        return a, b
+
+    def _wrap_value(self, code: str, fn: str) -> str:
+        t = self._tmp()
+        return f"(None if ({t} := {code}) is None else {fn}({t}))"
+
+    def _compare_code(self, a: str, b: str, opname: str) -> str:
+        # ksqlDB: a comparison with a NULL operand is false (IS [NOT] DISTINCT FROM excepted)
+        ta, tb = self._tmp(), self._tmp()
+        either_null = f"((({ta} := {a}) is None) | (({tb} := {b}) is None))"
+        if opname == "IS_DISTINCT_FROM":
+            return f"((({ta} is None) != ({tb} is None)) if {either_null} else ({ta} != {tb}))"
+        if opname == "IS_NOT_DISTINCT_FROM":
+            return f"((({ta} is None) and ({tb} is None)) if {either_null} else ({ta} == {tb}))"
+        op = {"EQUAL": "==", "NOT_EQUAL": "!=", "GREATER_THAN": ">", "GREATER_THAN_OR_EQUAL": ">=",
+              "LESS_THAN": "<", "LESS_THAN_OR_EQUAL": "<="}[opname]
+        return f"(False if {either_null} else ({ta} {op} {tb}))"
 
     def _coerce_temporal(self, code: str, t: SqlType) -> str:
         if t.base is _B.DATE:
@@ -394,35 +488,29 @@ class ExpressionCompiler:
         tmp = self._tmp()
         return f"(None if ({tmp} := {code}) is None else {c}({tmp}))"
 
-    def _cmp(self, node: exp.Expression, ctx: _Ctx, op: str, opname: str) -> tuple[str, SqlType]:
-        a, b = self._comparable(node, ctx, opname)
-        return self._null_guard([a, b], lambda n: f"({n[0]} {op} {n[1]})"), BOOLEAN
-
     def _gen_EQ(self, node: exp.EQ, ctx: _Ctx) -> tuple[str, SqlType]:
-        return self._cmp(node, ctx, "==", "EQUAL")
+        return self._gen_comparison(node, ctx)
 
     def _gen_NEQ(self, node: exp.NEQ, ctx: _Ctx) -> tuple[str, SqlType]:
-        return self._cmp(node, ctx, "!=", "NOT_EQUAL")
+        return self._gen_comparison(node, ctx)
 
     def _gen_GT(self, node: exp.GT, ctx: _Ctx) -> tuple[str, SqlType]:
-        return self._cmp(node, ctx, ">", "GREATER_THAN")
+        return self._gen_comparison(node, ctx)
 
     def _gen_GTE(self, node: exp.GTE, ctx: _Ctx) -> tuple[str, SqlType]:
-        return self._cmp(node, ctx, ">=", "GREATER_THAN_OR_EQUAL")
+        return self._gen_comparison(node, ctx)
 
     def _gen_LT(self, node: exp.LT, ctx: _Ctx) -> tuple[str, SqlType]:
-        return self._cmp(node, ctx, "<", "LESS_THAN")
+        return self._gen_comparison(node, ctx)
 
     def _gen_LTE(self, node: exp.LTE, ctx: _Ctx) -> tuple[str, SqlType]:
-        return self._cmp(node, ctx, "<=", "LESS_THAN_OR_EQUAL")
+        return self._gen_comparison(node, ctx)
 
     def _gen_NullSafeEQ(self, node: exp.NullSafeEQ, ctx: _Ctx) -> tuple[str, SqlType]:
-        a, b = self._comparable(node, ctx, "NOT_DISTINCT")
-        return f"({a} == {b})", BOOLEAN
+        return self._gen_comparison(node, ctx)
 
     def _gen_NullSafeNEQ(self, node: exp.NullSafeNEQ, ctx: _Ctx) -> tuple[str, SqlType]:
-        a, b = self._comparable(node, ctx, "IS_DISTINCT_FROM")
-        return f"({a} != {b})", BOOLEAN
+        return self._gen_comparison(node, ctx)
 
     def _gen_Is(self, node: exp.Is, ctx: _Ctx) -> tuple[str, SqlType]:
         a, _ = self._gen(node.this, ctx)
@@ -476,20 +564,120 @@ class ExpressionCompiler:
             raise KsqlException(f"Unsupported ESCAPE expression: {expr_sql(node)}")
         return self._gen_Like(like, ctx, esc.this)
 
+    # -- coercion of user lists (IN lists, ARRAY and MAP constructors) -----------------------
+    def _typed(self, nodes_: list[exp.Expression], ctx: _Ctx) -> list[_Typed]:
+        out = []
+        for n in nodes_:
+            code, t = self._gen(n, ctx)
+            out.append(_Typed(n, code, t))
+        return out
+
+    def _common_type(self, items: list[_Typed], ctx: _Ctx) -> SqlType | None:
+        """The widest type of all items (None if all are NULL literals); errors if incompatible."""
+        common: SqlType | None = None
+        for it in items:
+            common = self._common_with(it, common, ctx)
+        return common
+
+    def _common_with(self, it: _Typed, target: SqlType | None, ctx: _Ctx) -> SqlType | None:
+        if target is None:
+            return None if it.type.base is _B.NULL else it.type
+        if it.type.base is _B.NULL:
+            return target
+        node = _unparen(it.node)
+        if isinstance(node, exp.Array):
+            if target.base is not _B.ARRAY:
+                raise _coercion_failure(node, it.type, target)
+            try:
+                et = self._structured_common(target.element, list(node.expressions), ctx)  # type: ignore[arg-type]
+            except _CoercionFailure as e:
+                raise _coercion_failure(node, it.type, target) from e
+            return array(et)
+        if isinstance(node, (exp.VarMap, exp.Map)):
+            if target.base is not _B.MAP:
+                raise _coercion_failure(node, it.type, target)
+            pairs = _map_pairs(node)
+            try:
+                kt = self._structured_common(target.key, [k for k, _ in pairs], ctx)  # type: ignore[arg-type]
+                vt = self._structured_common(target.element, [v for _, v in pairs], ctx)  # type: ignore[arg-type]
+            except _CoercionFailure as e:
+                raise _coercion_failure(node, it.type, target) from e
+            return map_of(kt, vt)
+        if isinstance(node, exp.Struct):
+            if target.base is not _B.STRUCT:
+                raise _coercion_failure(node, it.type, target)
+            try:
+                return self._struct_common(node, target, ctx)
+            except _CoercionFailure as e:
+                raise _coercion_failure(node, it.type, target) from e
+        if isinstance(node, exp.Literal) and node.is_string:
+            if target.is_numeric:
+                return _string_numeric_common(node.this, target)
+            if target.base is _B.BOOLEAN:
+                if casts.parse_sql_boolean(node.this) is None:
+                    raise _invalid_syntax(node.this, target)
+                return target
+        lax = _is_literal(node)
+        common = casts.coerce_type(it.type, target, lax) or casts.coerce_type(target, it.type, lax)
+        if common is None:
+            raise _coercion_failure(node, it.type, target)
+        return common
+
+    def _structured_common(self, target: SqlType, elements: list[exp.Expression], ctx: _Ctx) -> SqlType:
+        typed = self._typed(elements, ctx)
+        if not typed:
+            return target
+        return self._common_type([_Typed(exp.Null(), "None", target), *typed], ctx) or target
+
+    def _struct_common(self, node: exp.Struct, target: SqlType, ctx: _Ctx) -> SqlType:
+        source = _struct_fields(node)
+        fields: list[tuple[str, SqlType]] = []
+        for name in dict.fromkeys([n for n, _ in source] + [n for n, _ in target.fields]):
+            value = next((v for n, v in source if n == name), None)
+            tt = target.field_type(name)
+            if value is None:
+                fields.append((name, tt))  # type: ignore[arg-type]
+                continue
+            code, st = self._gen(value, ctx)
+            if tt is None:
+                fields.append((name, STRING if st.base is _B.NULL else st))
+            elif st.base is _B.NULL:
+                fields.append((name, tt))
+            else:
+                fields.append((name, self._common_with(_Typed(value, code, st), tt, ctx)))  # type: ignore[arg-type]
+        return struct(fields)
+
+    def _to_common(self, it: _Typed, common: SqlType) -> str:
+        """Code for an item converted to the common type: literals at compile time, other
+        expressions by a conversion of their value."""
+        if it.type.base is _B.NULL or it.type == common:
+            return it.code
+        node = _unparen(it.node)
+        if _is_literal(node):
+            v = _literal_value(node)
+            try:
+                cv = casts.coerce_value(v, it.type, common)
+            except (ValueError, ArithmeticError, KsqlException) as e:
+                raise _invalid_syntax(v, common) from e
+            return self._const(cv)
+        conv = casts.coercer(it.type, common)
+        if conv is None:
+            return it.code
+        return self._wrap_value(it.code, self._const(conv))
+
     def _gen_In(self, node: exp.In, ctx: _Ctx) -> tuple[str, SqlType]:
-        a, at = self._gen(node.this, ctx)
-        items = []
-        for e in node.expressions:
-            c, t = self._gen(e, ctx)
-            ca, cb = self._unify_for_compare(a, at, c, t, "IN", exp.EQ(this=node.this, expression=e))
-            items.append(cb)
-            a_conv = ca
-        if not items:
-            return "False", BOOLEAN
-        fn = self._const(_in3)
-        code = self._null_guard([a_conv], lambda n: f"{fn}({n[0]}, ({', '.join(items)},))")
+        # NULL literals in the list can never match: dropped before finding the common type
+        listed = [e for e in node.expressions if not isinstance(_unparen(e), exp.Null)]
+        typed = self._typed([node.this, *listed], ctx)
+        try:
+            common = self._common_type(typed, ctx)
+            codes = [it.code if common is None else self._to_common(it, common) for it in typed]
+        except KsqlException as e:
+            raise CodegenError(e.message) from e
+        fn = self._const(_in_list)
+        code = f"{fn}({codes[0]}, ({''.join(c + ', ' for c in codes[1:])}))"
         if node.args.get("negate"):
-            code = self._null_guard([code], lambda n: f"(not {n[0]})")
+            code = f"(not {code})"
         return code, BOOLEAN
 
     def _gen_Between(self, node: exp.Between, ctx: _Ctx) -> tuple[str, SqlType]:
@@ -497,37 +685,59 @@ class ExpressionCompiler:
         le = exp.LTE(this=node.this, expression=node.args["high"])
         a, _ = self._gen(ge, ctx)
         b, _ = self._gen(le, ctx)
-        fn = self._const(_and3)
-        code = f"{fn}({a}, lambda: {b})"
-        if node.args.get("negate") or node.args.get("symmetric") is False and False:
-            code = self._null_guard([code], lambda n: f"(not {n[0]})")
+        code = f"({a} and {b})"
+        if node.args.get("negate"):
+            code = f"(not {code})"
         return code, BOOLEAN
 
     def _gen_Case(self, node: exp.Case, ctx: _Ctx) -> tuple[str, SqlType]:
         operand = node.this
         branches: list[tuple[str, str, SqlType]] = []
+        then_type: SqlType | None = None
         for ifn in node.args.get("ifs") or []:
             cond_node = ifn.this
             if operand is not None:
                 cond_node = exp.EQ(this=operand, expression=cond_node)
             cond, ct = self._gen(cond_node, ctx)
-            if ct.base not in (_B.BOOLEAN, _B.NULL):
-                raise KsqlException(f"WHEN operand type should be boolean. Type for '{expr_sql(ifn.this)}' is {ct}")
+            if ct.base is not _B.BOOLEAN:
+                raise KsqlException(
+                    f"WHEN operand type should be boolean.\nType for '{expr_sql(cond_node)}' is {ct}"
+                )
             val, vt = self._gen(ifn.args["true"], ctx)
+            if vt.base is not _B.NULL:
+                if then_type is None:
+                    then_type = vt
+                elif vt != then_type:
+                    then_type = self._case_common(then_type, vt, ifn, node)
             branches.append((cond, val, vt))
         default = node.args.get("default")
         dcode, dt = self._gen(default, ctx) if default is not None else ("None", NULL)
-        try:
-            rt = _common_type([b[2] for b in branches] + [dt], "CASE")
-        except KsqlException as e:
+        if then_type is None and dt.base is _B.NULL:
+            raise KsqlException("Invalid Case expression. All case branches have NULL type")
+        if then_type is None:
+            rt = dt
+        elif dt.base is _B.NULL or dt == then_type:
+            rt = then_type
+        elif then_type.is_numeric and dt.is_numeric:
+            rt = widest_numeric(then_type, dt)
+        else:
             raise KsqlException(
-                "Invalid Case expression. Type for all 'THEN' clauses should be the same."
-                f"\nTHEN expression '{expr_sql(node)}' has type: {dt}."
-            ) from e
+                "Invalid Case expression. Type for the default clause should be the same as for 'THEN' clauses."
+                f"\nTHEN type: {then_type}.\nDEFAULT type: {dt}."
+            )
         code = self._coerce(dcode, dt, rt)
         for cond, val, vt in reversed(branches):
             code = f"({self._coerce(val, vt, rt)} if {cond} else {code})"
         return code, rt
+
+    def _case_common(self, prev: SqlType, vt: SqlType, ifn: exp.Expression, node: exp.Case) -> SqlType:
+        if prev.is_numeric and vt.is_numeric:
+            return widest_numeric(prev, vt)
+        raise KsqlException(
+            "Invalid Case expression. Type for all 'THEN' clauses should be the same."
+            f"\nTHEN expression 'WHEN {expr_sql(ifn.this)} THEN {expr_sql(ifn.args['true'])}' has type: {vt}."
+            f"\nPrevious THEN expression(s) type: {prev}."
+        )
 
     def _gen_If(self, node: exp.If, ctx: _Ctx) -> tuple[str, SqlType]:
         return self._gen_Case(exp.Case(ifs=[node]), ctx)
@@ -538,42 +748,52 @@ class ExpressionCompiler:
         try:
             conv = casts.converter(st, dt)
         except casts.CastError as e:
-            raise KsqlException(str(e)) from e
+            raise CodegenError(str(e)) from e
         if conv is None:
             return code, dt
         c = self._const(conv)
         return self._null_guard([code], lambda n: f"{c}({n[0]})"), dt
 
     def _gen_Array(self, node: exp.Array, ctx: _Ctx) -> tuple[str, SqlType]:
-        parts = [self._gen(e, ctx) for e in node.expressions]
-        if not parts:
-            return "[]", array(NULL)
-        try:
-            et = _common_type([t for _, t in parts], "ARRAY")
-        except KsqlException as e:
+        if not node.expressions:
             raise KsqlException(
-                "invalid input syntax for type "
-                + str(next(t for _, t in parts if t.base is not _B.NULL))
-                + f': "{expr_sql(node)}"'
-            ) from e
-        if et.base is _B.NULL:
-            raise KsqlException("Cannot construct an array with all NULL elements (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL value to the desired type.")
-        return "[" + ", ".join(self._coerce(c, t, et) for c, t in parts) + "]", array(et)
+                "Array constructor cannot be empty. Please supply at least one element "
+                "(see https://github.com/confluentinc/ksql/issues/4239)."
+            )
+        typed = self._typed(list(node.expressions), ctx)
+        et = self._common_type(typed, ctx)
+        if et is None:
+            raise KsqlException(
+                "Cannot construct an array with all NULL elements "
+                "(see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may "
+                "cast a NULL value to the desired type."
+            )
+        return "[" + ", ".join(self._to_common(it, et) for it in typed) + "]", array(et)
 
     def _gen_Map(self, node: exp.Map, ctx: _Ctx) -> tuple[str, SqlType]:
         pairs = _map_pairs(node)
-        ks = [self._gen(k, ctx) for k, _ in pairs]
-        vs = [self._gen(v, ctx) for _, v in pairs]
         if not pairs:
-            return "{}", map_of(STRING, NULL)
-        kt = _common_type([t for _, t in ks], "MAP")
-        vt = _common_type([t for _, t in vs], "MAP")
-        if vt.base is _B.NULL:
-            raise KsqlException("Cannot construct a map with all NULL values (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL value to the desired type.")
-        items = ", ".join(
-            f"{self._coerce(kc, kt2, kt)}: {self._coerce(vc, vt2, vt)}"
-            for (kc, kt2), (vc, vt2) in zip(ks, vs, strict=True)
-        )
+            raise KsqlException(
+                "Map constructor cannot be empty. Please supply at least one key value pair "
+                "(see https://github.com/confluentinc/ksql/issues/4239)."
+            )
+        ks = self._typed([k for k, _ in pairs], ctx)
+        vs = self._typed([v for _, v in pairs], ctx)
+        kt = self._common_type(ks, ctx)
+        if kt is None:
+            raise KsqlException(
+                "Cannot construct a map with all NULL keys "
+                "(see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may "
+                "cast a NULL key to the desired type."
+            )
+        vt = self._common_type(vs, ctx)
+        if vt is None:
+            raise KsqlException(
+                "Cannot construct a map with all NULL values "
+                "(see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may "
+                "cast a NULL value to the desired type."
+            )
+        items = ", ".join(f"{self._to_common(k, kt)}: {self._to_common(v, vt)}" for k, v in zip(ks, vs, strict=True))
         return "{" + items + "}", map_of(kt, vt)
 
     def _gen_VarMap(self, node: exp.VarMap, ctx: _Ctx) -> tuple[str, SqlType]:
@@ -582,13 +802,12 @@ class ExpressionCompiler:
     def _gen_Struct(self, node: exp.Struct, ctx: _Ctx) -> tuple[str, SqlType]:
         fields: list[tuple[str, SqlType]] = []
         items = []
-        for e in node.expressions:
-            if isinstance(e, (exp.PropertyEQ, exp.Slice)) or hasattr(e, "this") and "expression" in e.args:
-                name_node = e.this
-                name = name_node.name if isinstance(name_node, (exp.Identifier, exp.Column)) else str(name_node.this)
-                code, t = self._gen(e.args["expression"], ctx)
-            else:
-                raise KsqlException(f"Invalid struct field: {expr_sql(e)}")
+        seen: set[str] = set()
+        for name, value in _struct_fields(node):
+            if name in seen:
+                raise KsqlException(f"Duplicate field names found in STRUCT: '{name}'")
+            seen.add(name)
+            code, t = self._gen(value, ctx)
             if t.base is _B.NULL:
                 t = STRING
             fields.append((name, t))
@@ -745,11 +964,88 @@ def _or3(a: Any, b_thunk: Callable[[], Any]) -> Any:
     return False
 
 
-def _in3(v: Any, items: tuple[Any, ...]) -> Any:
-    for x in items:
-        if x is not None and x == v:
-            return True
+def _in_list(v: Any, items: tuple[Any, ...]) -> bool:
+    # SQL NULL never matches (but NULLs nested in arrays, maps and structs compare equal)
+    if v is None:
+        return False
+    return any(x is not None and x == v for x in items)
+
+
+def _unparen(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _is_literal(node: exp.Expression) -> bool:
+    node = _unparen(node)
+    if isinstance(node, exp.Neg):
+        node = _unparen(node.this)
+        return isinstance(node, exp.Literal) and not node.is_string
+    return isinstance(node, (exp.Literal, exp.Boolean))
+
+
+def _literal_value(node: exp.Expression) -> Any:
+    node = _unparen(node)
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Neg):
+        return literal_type("-" + _unparen(node.this).this, False)[0]
+    return literal_type(node.this, node.is_string)[0]
+
+
+def _struct_fields(node: exp.Struct) -> list[tuple[str, exp.Expression]]:
+    out = []
+    for e in node.expressions:
+        if isinstance(e, (exp.PropertyEQ, exp.Slice)) or hasattr(e, "this") and "expression" in e.args:
+            name_node = e.this
+            name = name_node.name if isinstance(name_node, (exp.Identifier, exp.Column)) else str(name_node.this)
+            out.append((name, e.args["expression"]))
+        else:
+            raise KsqlException(f"Invalid struct field: {expr_sql(e)}")
+    return out
+
+
+def _comparable(left: SqlType, right: SqlType, opname: str) -> bool:
+    """ksqlDB's comparison rules, keyed by the left operand's type."""
+    lb, rb = left.base, right.base
+    if left.is_numeric:
+        return right.is_numeric
+    if lb is _B.STRING:
+        return rb is _B.STRING or rb in _TEMPORAL
+    if lb in (_B.BOOLEAN, _B.ARRAY, _B.MAP, _B.STRUCT):
+        return rb is lb and opname in _EQUALITY
+    if lb is _B.TIME:
+        return rb in (_B.TIME, _B.STRING)
+    if lb in (_B.DATE, _B.TIMESTAMP):
+        return rb in (_B.DATE, _B.TIMESTAMP, _B.STRING)
+    if lb is _B.BYTES:
+        return rb is _B.BYTES
     return False
+
+
+def _coercion_failure(node: exp.Expression, source: SqlType, target: SqlType) -> _CoercionFailure:
+    return _CoercionFailure(
+        f"operator does not exist: {target} = {source} ({expr_sql(node)})\n"
+        "Hint: You might need to add explicit type casts."
+    )
+
+
+def _invalid_syntax(value: Any, target: SqlType) -> KsqlException:
+    return KsqlException(f'invalid input syntax for type {target.base.value}: "{value}".')
+
+
+def _string_numeric_common(text: str, target: SqlType) -> SqlType:
+    """Common type of a numeric target and a string literal holding a number."""
+    try:
+        source = casts.string_numeric_type(text)
+    except (ValueError, ArithmeticError) as e:
+        raise _invalid_syntax(text, target) from e
+    if target.base is _B.DOUBLE:
+        return DOUBLE
+    if source.base is _B.DECIMAL or target.base is _B.DECIMAL:
+        return casts.widen_decimal(source, target)
+    return target if (source.base, target.base) != (_B.BIGINT, _B.INTEGER) else source
 
 
 def _map_pairs(node: exp.Expression) -> list[tuple[exp.Expression, exp.Expression]]:

@@ -42,6 +42,11 @@ def int_mod(a: int, b: int) -> int:
     return int(math.fmod(a, b)) if abs(a) < 2**52 and abs(b) < 2**52 else a - b * int_div(a, b)
 
 
+def null_operand() -> Any:
+    """Arithmetic on NULL where ksqlDB's generated code would throw (inside lambdas)."""
+    raise ArithmeticError("null operand in arithmetic")
+
+
 def float_div(a: float, b: float) -> float:
     if b == 0:
         if a == 0 or math.isnan(a):
@@ -54,6 +59,20 @@ def float_mod(a: float, b: float) -> float:
     if b == 0:
         return math.nan
     return math.fmod(a, b)
+
+
+def to_decimal(v: Any) -> Decimal:
+    """A number as BigDecimal sees it for comparisons (a double through its shortest text)."""
+    if isinstance(v, Decimal):
+        return v
+    if isinstance(v, float):
+        return Decimal(repr(v))
+    return Decimal(v)
+
+
+def signed_bytes(b: bytes) -> bytes:
+    """Sort key making byte strings order like Java's ByteBuffer.compareTo (signed bytes)."""
+    return bytes(x ^ 0x80 for x in b)
 
 
 def quantize(v: Decimal, t: SqlType) -> Decimal:
@@ -90,33 +109,9 @@ def decimal_mod(a: Decimal, b: Decimal, t: SqlType) -> Decimal:
 
 def java_double_str(d: float) -> str:
     """``Double.toString``: plain between 1e-3 and 1e7, else computerized scientific notation."""
-    if math.isnan(d):
-        return "NaN"
-    if math.isinf(d):
-        return "Infinity" if d > 0 else "-Infinity"
-    if d == 0:
-        return "-0.0" if math.copysign(1, d) < 0 else "0.0"
-    a = abs(d)
-    if 1e-3 <= a < 1e7:
-        s = repr(d)
-        if "e" in s or "E" in s:
-            s = format(d, "f")
-        if "." not in s:
-            s += ".0"
-        return s
-    r = repr(d)  # shortest round-trip digits
-    mant, _, exp = r.partition("e")
-    if not exp:
-        # repr gave a plain number (large integers): normalise to scientific
-        mant_dec = Decimal(r)
-        sign, digits, e = mant_dec.as_tuple()
-        digs = "".join(map(str, digits)).rstrip("0") or "0"
-        exponent = len(digits) + int(e) - 1
-        m = digs[0] + "." + (digs[1:] or "0")
-        return ("-" if sign else "") + m + "E" + str(exponent)
-    if "." not in mant:
-        mant += ".0"
-    return f"{mant}E{int(exp)}"
+    from ksql.formats._java import double_str
+
+    return double_str(d)
 
 
 def decimal_str(d: Decimal) -> str:

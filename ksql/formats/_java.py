@@ -103,7 +103,23 @@ def double_str(x: float) -> str:
     ds = "".join(map(str, digits))
     e10 = exp + len(ds) - 1  # type: ignore[operator]
     ds = ds.rstrip("0") or "0"
+    if len(ds) == 1:
+        ds, e10 = two_digit_form(x, ds, e10)
     return f"{'-' if sign else ''}{ds[0]}.{ds[1:] or '0'}E{e10}"
+
+
+def two_digit_form(x: float, digit: str, e10: int) -> tuple[str, int]:
+    """Java renders at least two significant digits: of the two-digit decimals that read back as
+    the same double it picks the closest to the exact value (4.9E-324 rather than 5.0E-324)."""
+    exact = Decimal(abs(x))
+    e = exact.adjusted()
+    candidate = exact.scaleb(-e).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    if candidate >= 10:
+        candidate, e = (candidate / 10).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP), e + 1
+    if float(candidate.scaleb(e)) != abs(x):
+        return digit, e10
+    text = "".join(map(str, candidate.as_tuple().digits)).rstrip("0")
+    return text or digit, e
 
 
 def decimal_str(d: Decimal) -> str:
@@ -176,3 +192,43 @@ def b64decode(text: str) -> bytes:
         return base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(f"Value is not a valid Base64 encoded string: {text}") from None
+
+
+def hash_code(v: object) -> int | None:
+    """``Object.hashCode`` of a map key (strings, integers, booleans); None if not modelled."""
+    if isinstance(v, bool):
+        return 1231 if v else 1237
+    if isinstance(v, str):
+        h = 0
+        data = v.encode("utf-16-be", "surrogatepass")
+        for i in range(0, len(data), 2):
+            h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+        return h
+    if isinstance(v, int):
+        if -(2**31) <= v < 2**31:
+            return v & 0xFFFFFFFF
+        u = v & 0xFFFFFFFFFFFFFFFF
+        return (u ^ (u >> 32)) & 0xFFFFFFFF
+    return None
+
+
+def hash_map(entries: dict[object, object]) -> dict[object, object]:
+    """The entries in the iteration order of a ``java.util.HashMap`` sized for them, which is
+    what ksqlDB builds when it reads a MAP (order shows through TRANSFORM, REDUCE, MAP_KEYS...)."""
+    n = len(entries)
+    if n < 2:
+        return entries
+    hashes = []
+    for k in entries:
+        h = 0 if k is None else hash_code(k)
+        if h is None:
+            return entries
+        hashes.append(h ^ (h >> 16))
+    cap = 1
+    while cap < n:
+        cap *= 2
+    while n > cap * 0.75:
+        cap *= 2
+    keys = list(entries)
+    order = sorted(range(n), key=lambda i: (hashes[i] & (cap - 1), i))
+    return {keys[i]: entries[keys[i]] for i in order}

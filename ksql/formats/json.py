@@ -304,7 +304,7 @@ def _map_reader(t: SqlType) -> Reader:
             except _CoercionError as err:
                 err.path = f".{k}.value{err.path}"
                 raise
-        return out
+        return _java.hash_map(out)
 
     return read
 
@@ -427,7 +427,9 @@ def _map_writer(t: SqlType) -> Writer:
     def write(v: Any) -> str:
         if v is None:
             return "null"
-        return "{" + ",".join(encode_basestring(str(k)) + ":" + value(x) for k, x in v.items()) + "}"
+        return "{" + ",".join(
+            encode_basestring("null" if k is None else str(k)) + ":" + value(x) for k, x in v.items()
+        ) + "}"
 
     return write
 

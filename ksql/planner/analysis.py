@@ -46,6 +46,14 @@ def resolve_sources(query: nodes.Query, metastore: MetaStore) -> list[SourceUse]
         src = metastore.get_source(ref.name)
         if src is None:
             raise KsqlException(f"{ref.name} does not exist.")
+        existing = next((u.source for u in uses if u.source.name == src.name), None)
+        if existing is not None:
+            # ksqlDB rejects a source used twice, whatever the aliases
+            if len(uses) > 1:
+                raise KsqlException(
+                    f"N-way joins do not support multiple occurrences of the same source. Source: '{ref.name}'."
+                )
+            raise KsqlException(f"Can not join '{ref.name}' to '{existing.name}': self joins are not yet supported.")
         uses.append(SourceUse(ref.alias or ref.name, src))
     aliases = [u.alias for u in uses]
     if len(set(aliases)) != len(aliases):
@@ -75,20 +83,24 @@ def single_scope(use: SourceUse, include_window: bool) -> InputScope:
 
 
 def join_scope(uses: list[SourceUse]) -> InputScope:
+    """Scope of a join: every source's columns as ``ALIAS_NAME`` row entries (``SELECT *`` gives
+    each source's key, window bounds and value columns under those names); unqualified
+    ``ROWTIME`` is the joined row's timestamp."""
     cols: dict[str, SqlType] = {}
     qualified: dict[tuple[str, str], str] = {}
     star: list[tuple[str, str, str]] = []
     for use in uses:
         src = use.source
-        for c in src.schema.key + src.schema.value + src.schema.headers:
-            key = f"{use.alias}_{c.name}"
-            cols[key] = c.type
-            qualified[(use.alias, c.name)] = key
-            star.append((use.alias, c.name, key))
-        extra = dict(PSEUDO_COLUMNS)
+        columns = [(c.name, c.type) for c in src.schema.key]
         if src.window is not None:
-            extra.update(WINDOW_BOUNDS)
-        for n, t in extra.items():
+            columns += list(WINDOW_BOUNDS.items())
+        columns += [(c.name, c.type) for c in src.schema.value + src.schema.headers]
+        for name, t in columns:
+            key = f"{use.alias}_{name}"
+            cols[key] = t
+            qualified[(use.alias, name)] = key
+            star.append((use.alias, name, key))
+        for n, t in PSEUDO_COLUMNS.items():
             key = f"{use.alias}_{n}"
             cols[key] = t
             qualified[(use.alias, n)] = key
@@ -162,14 +174,29 @@ def default_name(node: exp.Expression, joined: bool, scope: Scope) -> str | None
         return default_name(node.this, joined, scope)
     if isinstance(node, exp.Column):
         if joined:
-            try:
-                return scope.resolve(node.table or None, node.name).key
-            except KsqlException:
-                return node.name
+            return _join_column_name(node, scope)
         return node.name
     if isinstance(node, nodes.Dereference):
         return node.args["field"]
     return None
+
+
+def _join_column_name(node: exp.Column, scope: Scope) -> str:
+    """In a join, a column keeps its name unless that name is in more than one source (or is a
+    pseudo column): then it is prefixed with its source's alias, as ``L_ID``."""
+    try:
+        key = scope.resolve(node.table or None, node.name).key
+    except KsqlException:
+        return node.name
+    owner = next((q for (q, n), k in scope.qualified.items() if k == key), None)
+    if owner is None:
+        return node.name
+    if node.name in WINDOW_BOUNDS:
+        return node.name  # window bounds are not source columns: never prefixed
+    sources = {q for (q, n) in scope.qualified if n == node.name}
+    if len(sources) > 1 or node.name in PSEUDO_COLUMNS:
+        return key
+    return node.name
 
 
 def rewrite(node: exp.Expression, mapping: dict[str, str], scope: Scope,
@@ -180,10 +207,10 @@ def rewrite(node: exp.Expression, mapping: dict[str, str], scope: Scope,
     def fix(n: exp.Expression) -> exp.Expression:
         if extra and id(n) in extra:
             return exp.Column(this=exp.to_identifier(extra[id(n)], quoted=True))
-        if isinstance(n, (exp.Column, exp.Literal)) and not mapping:
+        if not mapping or isinstance(n, nodes.KsqlLambda):
             return n
-        c = canonical(n, scope) if not isinstance(n, exp.Literal) else None
-        if c is not None and c in mapping:
+        c = canonical(n, scope)
+        if c in mapping:
             return exp.Column(this=exp.to_identifier(mapping[c], quoted=True))
         return n
 
@@ -203,3 +230,83 @@ def _transform_topdown(node: exp.Expression, fn) -> exp.Expression:  # type: ign
 
 
 RESERVED = {ROWTIME, "ROWPARTITION", "ROWOFFSET", WINDOWSTART, WINDOWEND}
+
+
+# -- validation of a query's column references and function names ----------------------------------
+
+
+def validate_references(query: nodes.Query, ins: InputScope) -> None:
+    """ksqlDB's analysis errors, clause by clause: unknown columns, then unknown functions."""
+    windowed_agg = query.window is not None and not ins.joined
+    aliases = {item.alias for item in query.select if item.alias is not None}
+    for clause, exprs in _clauses(query):
+        for e in exprs:
+            for col in columns_in(e):
+                try:
+                    ins.scope.resolve(col.table or None, col.name)
+                except KsqlException as err:
+                    if "cannot be resolved" not in str(err):
+                        raise
+                    if windowed_agg and col.name in WINDOW_BOUNDS and (
+                            not col.table or any(q == col.table for q, _ in ins.scope.qualified)):
+                        continue  # the window bounds of a windowed aggregation's result
+                    if ins.joined and not col.table and col.name == "ROWKEY":
+                        continue  # a full outer join's synthetic key, added by the join
+                    text = f"{col.table}.{col.name}" if col.table else col.name
+                    msg = f"{clause} column '{text}' cannot be resolved."
+                    if clause == "PARTITION BY" and col.name in aliases:
+                        msg += (f" '{col.name}' must be a column in the source schema since PARTITION BY is "
+                                "applied on the input.")
+                    raise KsqlException(msg) from None
+    for _clause, exprs in _clauses(query):
+        for e in exprs:
+            for n in e.walk():
+                if isinstance(n, exp.Anonymous):
+                    name = str(n.this).upper()
+                    if name not in reg.SCALAR_FUNCTIONS and name not in reg.AGGREGATE_FUNCTIONS \
+                            and name not in reg.TABLE_FUNCTIONS:
+                        raise KsqlException(f"Can't find any functions with the name '{name}'")
+
+
+def _clauses(query: nodes.Query) -> list[tuple[str, list[exp.Expression]]]:
+    return [
+        ("SELECT", [i.expr for i in query.select if i.expr is not None]),
+        ("WHERE", [query.where] if query.where is not None else []),
+        ("GROUP BY", list(query.group_by)),
+        ("PARTITION BY", list(query.partition_by)),
+        ("HAVING", [query.having] if query.having is not None else []),
+    ]
+
+
+def contains_table_function(node: exp.Expression) -> bool:
+    return any(is_table_function_call(n) for n in node.walk())
+
+
+def extract_table_functions(node: exp.Expression, found: list[tuple[str, exp.Anonymous]]) -> exp.Expression:
+    """Replace each table-function call in ``node`` by a column ``$TFn``, appending (name, call) to
+    ``found``; the calls are evaluated by a flat-map before the projection."""
+
+    def fix(n: exp.Expression) -> exp.Expression:
+        if is_table_function_call(n):
+            name = f"$TF{len(found)}"
+            found.append((name, n))  # type: ignore[arg-type]
+            return exp.Column(this=exp.to_identifier(name, quoted=True))
+        return n
+
+    return _transform_topdown(node.copy(), fix)
+
+
+def aggregate_display(node: exp.Expression, scope: Scope) -> str:
+    """An aggregate call as ksqlDB prints it in messages: columns by their row names, ``*`` as ROWTIME."""
+
+    def fix(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, exp.Column):
+            try:
+                return exp.Column(this=exp.to_identifier(scope.resolve(n.table or None, n.name).key))
+            except KsqlException:
+                return n
+        if isinstance(n, exp.Star):
+            return exp.Column(this=exp.to_identifier(ROWTIME))
+        return n
+
+    return expr_sql(_transform_topdown(node.copy(), fix))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlglot import exp
@@ -15,14 +16,17 @@ from sqlglot import exp
 from ksql.catalog import DataSource, FormatInfo, MetaStore, WindowInfo
 from ksql.dialect import nodes
 from ksql.errors import KsqlException
-from ksql.expressions.compiler import ExpressionCompiler, Scope, expr_sql
+from ksql.expressions.compiler import CodegenError, ExpressionCompiler, Scope, expr_sql
 from ksql.functions import registry as reg
+from ksql.functions.aggregate_base import INTERMEDIATE_TYPE_ERROR, has_complex_intermediate
 from ksql.planner import analysis as A
 from ksql.planner.serde import SerdeFactory
-from ksql.runtime.aggregate import DEFAULT_GRACE_MS, AggCall, AggregateOp, Windowing
+from ksql.runtime.aggregate import DEFAULT_GRACE_MS, AggCall, AggregateOp, HavingOp, Windowing
 from ksql.runtime.joins import (
     ForeignKeyJoinOp,
+    JoinedTableFilterOp,
     PrefixOp,
+    RekeyJoinInputOp,
     StreamStreamJoinOp,
     StreamTableJoinOp,
     TableTableJoinOp,
@@ -68,6 +72,8 @@ class Planner:
         self.config = config or {}
         self._ops: list[Operator] = []
         self._store_counter = 0
+        self._join_output: Operator | None = None  # the last join's operator (tables materialize after it)
+        self._join_window: WindowInfo | None = None
 
     # ------------------------------------------------------------------------------------------
     def plan(self, query: nodes.Query, sink_name: str | None, persistent: bool) -> QueryPlan:
@@ -75,15 +81,19 @@ class Planner:
         joined = bool(query.joins)
         if joined:
             ins = A.join_scope(uses)
+            self._analyze_joins(query, uses, ins)
         else:
             ins = A.single_scope(uses[0], include_window=not persistent)
         compiler = ExpressionCompiler(ins.scope, self.log_error)
         self._check_select(query, ins, persistent)
+        A.validate_references(query, ins)
+        if persistent and not joined and uses[0].source.window is not None and uses[0].source.kind == "TABLE":
+            raise KsqlException("KSQL does not support persistent queries on windowed tables.")
 
         source_ops: dict[str, list[SourceOp]] = {}
         if joined:
             head, kind, key_names, key_exprs, synthetic = self._plan_joins(query, uses, ins, source_ops, compiler)
-            in_window = None
+            in_window = self._join_window
         else:
             use = uses[0]
             head = self._source_op(use.source, source_ops)
@@ -94,10 +104,28 @@ class Planner:
             in_window = use.source.window
 
         if query.where is not None:
+            if query.window is not None and not joined:
+                # the window bounds only exist after the aggregation
+                for col in A.columns_in(query.where):
+                    if not col.table and col.name in (WINDOWSTART, WINDOWEND) and col.name not in ins.scope.columns:
+                        raise KsqlException(f"Error in WHERE expression: Unknown column {col.name}.")
             pred = self._compile_predicate(compiler, query.where, "WHERE")
-            head = self._chain(head, FilterOp(pred.fn, kind == "TABLE"))
+            head = self._chain(head, JoinedTableFilterOp(pred.fn) if joined and kind == "TABLE"
+                               else FilterOp(pred.fn, kind == "TABLE"))
 
-        select = self._expand_select(query, ins)
+        # PARTITION BY: the new key, computed from the input row before the projection
+        partition_keys: list[exp.Expression] | None = None
+        if query.partition_by:
+            if kind == "TABLE":
+                raise KsqlException("Invalid Partition By: Partition By is not supported for tables.")
+            partition_keys = list(query.partition_by)
+            if any(isinstance(k, exp.Null) for k in partition_keys):
+                if len(partition_keys) > 1:
+                    raise KsqlException("Cannot PARTITION BY multiple columns including NULL")
+                partition_keys = []
+
+        select = self._expand_select(query, ins, None if joined else partition_keys,
+                                     None if joined else key_names)
         aggregates = [a for item in select for a in A.find_aggregates(item[0])]
         if query.having is not None:
             aggregates += A.find_aggregates(query.having)
@@ -109,43 +137,45 @@ class Planner:
         if query.having is not None:
             raise KsqlException("HAVING clause requires a GROUP BY clause.")
 
-        # table functions
-        tf_items = [i for i, (e, _) in enumerate(select) if A.is_table_function_call(e)]
-        if tf_items:
+        # names come from the select as written, before table functions are pulled out
+        names = self._assign_names(select, ins)
+
+        # table functions: evaluated by a flat-map, each call read back as a column
+        tf_calls: list[tuple[str, exp.Anonymous]] = []
+        select = [(A.extract_table_functions(e, tf_calls), alias) for e, alias in select]
+        if tf_calls:
+            if kind == "TABLE":
+                raise KsqlException("Table source is not supported with table functions")
             fns = []
-            new_select = list(select)
-            for n, i in enumerate(tf_items):
-                e, name = select[i]
-                fname = f"$TF{n}"
-                fns.append((fname, self._table_function(compiler, e)))
-                new_select[i] = (exp.Column(this=exp.to_identifier(fname, quoted=True)), name or None)
-                ins.scope.columns[fname] = self._tf_types[-1]
+            for fname, call in tf_calls:
+                fn, rt = self._table_function(compiler, call)
+                fns.append((fname, fn))
+                ins.scope.columns[fname] = rt
             head = self._chain(head, FlatMapOp(fns))
-            select = new_select
+
+        for e, _ in select:
+            try:
+                compiler.type_of(e)  # type errors (unknown parameters...) come before key checks
+            except CodegenError:
+                pass  # reported with its clause when the projection is compiled
 
         # key of the result
-        if query.partition_by:
-            if kind == "TABLE":
-                raise KsqlException("Invalid Partition By: Partition By is not supported for tables.")
-            key_exprs = list(query.partition_by)
-            if len(key_exprs) == 1 and isinstance(key_exprs[0], exp.Null):
-                key_exprs = []
+        if partition_keys is not None:
+            key_exprs = partition_keys
             synthetic = False
 
-        names = self._assign_names(select, ins)
-        outputs = []  # (name, expr)
-        for (e, _), name in zip(select, names, strict=True):
-            outputs.append((name, e))
-
+        outputs = list(zip(names, (e for e, _ in select), strict=True))
+        keyless_ok = (not joined and partition_keys is None and kind == "STREAM"
+                      and _flag(self.config.get("ksql.new.query.planner.enabled")))
         key_cols, value_items = self._split_key(outputs, key_exprs, ins.scope, sink_name,
-                                                why="join" if joined and not query.partition_by else
-                                                ("partition" if query.partition_by else "key"),
+                                                why="join" if joined and partition_keys is None else
+                                                ("partition" if partition_keys is not None else "key"),
                                                 synthetic=synthetic, persistent=persistent,
-                                                partitioned=bool(query.partition_by))
-        if query.partition_by:
+                                                partitioned=partition_keys is not None, keyless_ok=keyless_ok)
+        if partition_keys is not None:
             key_fns = [compiler.compile(k).fn for k in key_exprs]
             knames = [f"$K{i}" for i in range(len(key_fns))]
-            head = self._chain(head, RekeyOp(key_fns, knames))
+            head = self._chain(head, RekeyOp(key_fns, knames, key_names))
             for kn, kc in zip(knames, key_cols, strict=True):
                 ins.scope.columns[kn] = kc[1]
             key_cols = [(n, t, exp.Column(this=exp.to_identifier(kn, quoted=True)))
@@ -158,12 +188,16 @@ class Planner:
             schema_cols.append(Column(name, t, KEY))
         seen: set[str] = {c.name for c in schema_cols}
         for name, e in value_items:
-            c = compiler.compile(e)
+            c = compiler.compile(e, clause="SELECT")
             if name in seen:
                 raise KsqlException(f"Duplicate value columns found in schema: `{name}` {c.type}")
             seen.add(name)
             columns.append((name, c.fn))
             schema_cols.append(Column(name, c.type, VALUE))
+        for c in schema_cols:
+            # (joins check their own repartition keys, under the joined names)
+            if c.namespace == KEY and _contains_map(c.type) and not joined:
+                raise KsqlException(_map_key_error(c))
         if persistent and not [c for c in schema_cols if c.namespace == VALUE]:
             raise KsqlException("The projection contains no value columns.")
         head = self._chain(head, ProjectOp(columns))
@@ -175,47 +209,96 @@ class Planner:
 
     # ------------------------------------------------------------------------------------------
     def _check_select(self, query: nodes.Query, ins: A.InputScope, persistent: bool) -> None:
+        if not persistent:
+            return
         for item in query.select:
-            if item.alias is not None and item.alias in A.RESERVED and persistent:
+            e = item.expr
+            same_name = item.alias == e.name if isinstance(e, exp.Column) else False
+            if isinstance(e, exp.Column) and e.name in A.RESERVED and (
+                    same_name or (item.alias is None and not ins.joined)):
+                # a system column selected as itself would clash with the sink's own
+                raise KsqlException(f"Reserved column name in select: `{e.name}`. Please remove or alias the column.")
+            if item.alias is not None and item.alias in A.RESERVED:
                 raise KsqlException(
                     f"`{item.alias}` is a reserved column name. You cannot use it as an alias for a column."
                 )
 
-    def _expand_select(self, query: nodes.Query, ins: A.InputScope) -> list[tuple[exp.Expression, str | None]]:
+    def _expand_select(self, query: nodes.Query, ins: A.InputScope,
+                       partition_keys: list[exp.Expression] | None = None,
+                       key_names: list[str] | None = None) -> list[tuple[exp.Expression, str | None]]:
+        """Select items as (expression, alias). ``*`` expands to the source's columns; after a
+        PARTITION BY the new key columns come first and the old key columns move to the end."""
         out: list[tuple[exp.Expression, str | None]] = []
         for item in query.select:
             if item.expr is None:
-                for qual, name, key in ins.star:
+                star = list(ins.star)
+                if item.star_qualifier is not None and not any(q == item.star_qualifier for q, _, _ in star):
+                    raise KsqlException(f"'{item.star_qualifier}' is not a valid stream/table name or alias.")
+                if partition_keys is not None:
+                    for k in partition_keys:
+                        out.append((k, None))
+                    taken = {k.name for k in partition_keys if isinstance(k, exp.Column)}
+                    old_keys = set(key_names or [])
+                    star = ([s for s in star if s[1] not in taken and s[1] not in old_keys]
+                            + [s for s in star if s[1] not in taken and s[1] in old_keys])
+                for qual, name, key in star:
                     if item.star_qualifier is not None and qual != item.star_qualifier:
                         continue
                     col = exp.Column(this=exp.to_identifier(name, quoted=True),
-                                     table=exp.to_identifier(qual, quoted=True))
+                                     table=exp.to_identifier(qual, quoted=True) if qual else None)
                     out.append((col, key))
-                if item.star_qualifier is not None and not any(q == item.star_qualifier for q, _, _ in ins.star):
-                    raise KsqlException(f"'{item.star_qualifier}' is not a valid stream/table name or alias.")
+            elif item.struct_all:
+                t = ExpressionCompiler(ins.scope).type_of(item.expr)
+                if t.base is not BaseType.STRUCT:
+                    raise KsqlException(f"Expected STRUCT type for {expr_sql(item.expr)}->*, got {t}")
+                for fname, _ in t.fields:
+                    out.append((nodes.Dereference(this=item.expr.copy(), field=fname), fname))
             else:
                 out.append((item.expr, item.alias))
         return out
 
     def _assign_names(self, select: list[tuple[exp.Expression, str | None]], ins: A.InputScope) -> list[str]:
+        """Output column names: aliases and column names as they are; a struct field takes the field's
+        name, suffixed ``_1``, ``_2``... when that name is taken; anything else KSQL_COL_n, skipping
+        names already used by the sources or the projection."""
+        used = {name for _, name, _ in ins.star} | {key for _, _, key in ins.star}
         names: list[str | None] = []
         for e, alias in select:
-            names.append(alias if alias is not None else A.default_name(e, ins.joined, ins.scope))
-        taken = {n for n in names if n is not None}
+            if alias is not None:
+                names.append(alias)
+            elif isinstance(e, nodes.Dereference) or (
+                    isinstance(e, exp.Paren) and isinstance(e.this, nodes.Dereference)):
+                names.append(None)
+            else:
+                names.append(A.default_name(e, ins.joined, ins.scope))
+        used |= {n for n in names if n is not None}
         counter = 0
         out = []
-        for n in names:
+        for (e, _), n in zip(select, names, strict=True):
             if n is None:
-                while f"KSQL_COL_{counter}" in taken:
+                field = A.default_name(e, ins.joined, ins.scope)
+                if field is not None:
+                    n, suffix = field, 0
+                    while n in used:
+                        suffix += 1
+                        n = f"{field}_{suffix}"
+                else:
+                    while f"KSQL_COL_{counter}" in used:
+                        counter += 1
+                    n = f"KSQL_COL_{counter}"
                     counter += 1
-                n = f"KSQL_COL_{counter}"
-                counter += 1
+                used.add(n)
             out.append(n)
         return out
 
     def _split_key(self, outputs: list[tuple[str, exp.Expression]], key_exprs: list[exp.Expression],
                    scope: Scope, sink_name: str | None, why: str, synthetic: bool, persistent: bool,
-                   partitioned: bool) -> tuple[list[tuple[str, SqlType, exp.Expression]], list[tuple[str, exp.Expression]]]:
+                   partitioned: bool, keyless_ok: bool = False,
+                   ) -> tuple[list[tuple[str, SqlType, exp.Expression]], list[tuple[str, exp.Expression]]]:
+        """Split the projection into the key columns (the items matching ``key_exprs``, in key order)
+        and the value columns."""
+        if why == "join":
+            return self._split_join_key(outputs, scope, sink_name, persistent)
         compiler = ExpressionCompiler(scope)
         canon_keys = [A.canonical(k, scope) for k in key_exprs]
         key_cols: list[tuple[str, SqlType, exp.Expression] | None] = [None] * len(key_exprs)
@@ -229,16 +312,18 @@ class Planner:
                     continue
                 if persistent:
                     raise KsqlException(
-                        f"The projection contains a key column (`{key_cols[i][0]}`) more than once, "  # type: ignore[index]
-                        f"aliased as: {key_cols[i][0]} and {name}."  # type: ignore[index]
+                        f"The projection contains a key column (`{_key_display(key_exprs[i], key_cols[i][0])}`) "  # type: ignore[index]
+                        f"more than once, aliased as: {' and '.join(sorted((key_cols[i][0], name)))}."  # type: ignore[index]
                     )
             values.append((name, e))
         missing = [i for i, k in enumerate(key_cols) if k is None]
         if missing:
-            if not persistent:
-                # transient queries do not need the key in the projection
+            if not persistent or (keyless_ok and len(missing) == len(key_cols)):
+                # transient queries do not need the key in the projection; nor does the new planner
                 return [], values
-            exprs = [_qualified_sql(key_exprs[i], scope, partitioned) for i in missing]
+            # ksqlDB names the whole key, not just the missing part (join keys: only the missing)
+            shown = missing if why == "join" else range(len(key_exprs))
+            exprs = [_qualified_sql(key_exprs[i], scope, partitioned) for i in shown]
             label = {"partition": "partitioning expression", "key": "key column", "join": "join expression"}[why]
             if len(exprs) > 1:
                 label += "s" if not label.endswith("s") else ""
@@ -255,7 +340,7 @@ class Planner:
 
     def _compile_predicate(self, compiler: ExpressionCompiler, node: exp.Expression, clause: str) -> Any:
         try:
-            c = compiler.compile(node)
+            c = compiler.compile(node, clause=clause)
         except KsqlException as e:
             raise KsqlException(f"Error in {clause} expression: {e}") from e
         if c.type.base not in (BaseType.BOOLEAN, BaseType.NULL):
@@ -279,33 +364,38 @@ class Planner:
         self._ops.append(op)
         return op
 
-    _tf_types: list[SqlType] = []
-
-    def _table_function(self, compiler: ExpressionCompiler, node: exp.Anonymous) -> Callable[[Row], Any]:
+    def _table_function(self, compiler: ExpressionCompiler,
+                        node: exp.Anonymous) -> tuple[Callable[[Row], Any], SqlType]:
         name = str(node.this).upper()
         fn = reg.TABLE_FUNCTIONS[name]
-        args = [compiler.compile(a, safe=False) for a in node.expressions]
+        args = [compiler.compile(a, safe=True) for a in node.expressions]
         types = [a.type for a in args]
+        best = None
         for ov in fn.overloads:
             m = reg.match_overload(ov.params, ov.variadic, types)
-            if m is None:
-                continue
-            _, env, ptypes = m
-            rt = reg.resolve_return(ov.returns, env, types)
-            impl = ov.make_impl(types, rt)
-            self._tf_types = self._tf_types + [rt]
-            fns = [a.fn for a in args]
-            log = self.log_error
+            if m is not None and (best is None or m[0] < best[0][0]):
+                best = (m, ov)
+        if best is None:
+            raise KsqlException(
+                f"Function '{name.lower()}' does not accept parameters ({reg.describe_args(types)}).\n"
+                "Valid alternatives are:\n"
+                + "\n".join(o.description or f"{name.lower()}({', '.join(map(str, o.params))})"
+                            for o in fn.overloads)
+            )
+        (_, env, _ptypes), ov = best
+        rt = reg.resolve_return(ov.returns, env, types)
+        impl = ov.make_impl(types, rt)
+        fns = [a.fn for a in args]
+        log = self.log_error
 
-            def run(row: Row, impl: Any = impl, fns: list[Any] = fns) -> list[Any] | None:
-                try:
-                    return impl(*[f(row) for f in fns])
-                except Exception as e:
-                    log(f"Error in table function {name}: {e}")
-                    return None
+        def run(row: Row, impl: Any = impl, fns: list[Any] = fns) -> list[Any] | None:
+            try:
+                return impl(*[f(row) for f in fns])
+            except Exception as e:  # a failing table function yields no rows for this record
+                log(f"Error in table function {name}: {e}")
+                return None
 
-            return run
-        raise KsqlException(f"Function '{name}' does not accept parameters ({', '.join(map(str, types))}).")
+        return run, rt
 
     # ------------------------------------------------------------------------------------------
     def _plan_aggregate(self, query: nodes.Query, ins: A.InputScope, compiler: ExpressionCompiler,
@@ -313,127 +403,155 @@ class Planner:
                         uses: list[A.SourceUse], source_ops: dict[str, list[SourceOp]], sink_name: str | None,
                         persistent: bool) -> QueryPlan:
         scope = ins.scope
-        if not query.group_by:
-            raise KsqlException(
-                "CREATE TABLE AS SELECT statement does not support aggregate function "
-                "without a GROUP BY clause." if persistent else "Aggregate query requires a GROUP BY clause."
-            )
+        windowed = query.window is not None
         for g in query.group_by:
             for agg in A.find_aggregates(g):
                 raise KsqlException(
                     f"GROUP BY does not support aggregate functions: {str(agg.this).upper()} is an aggregate function."
                 )
+        if any(A.contains_table_function(e) for e, _ in select):
+            raise KsqlException("Table functions cannot be used with aggregations.")
+        select_aggs = [a for e, _ in select for a in A.find_aggregates(e)]
+        having_aggs = A.find_aggregates(query.having) if query.having is not None else []
+        if windowed:
+            # window bounds belong to the result: usable in the SELECT, not in what produces it
+            bound_uses = [a for agg in select_aggs for a in agg.expressions] + list(query.group_by)
+            if query.having is not None:
+                bound_uses.append(query.having)
+            for e in bound_uses:
+                for col in A.columns_in(e):
+                    if col.name in (WINDOWSTART, WINDOWEND) and col.name not in scope.columns:
+                        raise KsqlException(
+                            f"Window bounds column {col.name} can only be used in the SELECT clause of windowed "
+                            "aggregations"
+                        )
+
+        if query.group_by and not select_aggs and not having_aggs:
+            raise KsqlException("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
+        gcanon = [A.canonical(g, scope) for g in query.group_by]
+
+        def non_aggregate_refs(e: exp.Expression) -> bool:
+            # does e use input columns outside aggregate calls and outside group-by expressions?
+            stripped = e.copy()
+            aggs = A.find_aggregates(stripped)
+            if aggs:
+                stripped = A.rewrite(stripped, {}, scope, {id(a): "$agg" for a in aggs})
+            stripped = A.rewrite(stripped, {c: "$group" for c in gcanon}, scope) if gcanon else stripped
+            return any(not (windowed and c.name in (WINDOWSTART, WINDOWEND))
+                       and c.name not in ("$agg", "$group")
+                       for c in A.columns_in(stripped))
+
+        bad = [_message_sql(e, ins.joined) for e, _ in select
+               if A.canonical(e, scope) not in gcanon and non_aggregate_refs(e)]
+        if bad:
+            raise KsqlException(
+                "Non-aggregate SELECT expression(s) not part of GROUP BY: " + ", ".join(bad)
+                + "\nEither add the column(s) to the GROUP BY or remove them from the SELECT."
+            )
+        if not query.group_by:
+            if persistent:
+                calls = ", ".join(A.aggregate_display(a, scope) for a in select_aggs + having_aggs)
+                raise KsqlException(
+                    f"CREATE TABLE AS SELECT statement does not support aggregate function [{calls}] "
+                    "without a GROUP BY clause."
+                )
+            raise KsqlException("Aggregate query requires a GROUP BY clause.")
+        if not select_aggs and not having_aggs:
+            raise KsqlException("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
         for src in uses:
             if src.source.window is not None:
                 raise KsqlException("Aggregating windowed sources is not supported")
+
+        # the aggregate's output row: group-by values, aggregate results, ROWTIME and window bounds,
+        # keyed by their display text so that errors in HAVING read as ksqlDB's
+        out_cols: dict[str, SqlType] = {ROWTIME: A.PSEUDO_COLUMNS[ROWTIME]}
+        if windowed:
+            out_cols[WINDOWSTART] = A.WINDOW_BOUNDS[WINDOWSTART]
+            out_cols[WINDOWEND] = A.WINDOW_BOUNDS[WINDOWEND]
         group_fns = []
-        gnames = []
-        gmap: dict[str, str] = {}
+        gnames: list[str] = []
         gtypes: dict[str, SqlType] = {}
+        gmap: dict[str, str] = {}
         for i, g in enumerate(query.group_by):
             c = compiler.compile(g)
-            gname = f"$G{i}"
+            gname = _display_name(g, scope, out_cols, f"$G{i}")
             group_fns.append(c.fn)
             gnames.append(gname)
-            gmap[A.canonical(g, scope)] = gname
+            gmap.setdefault(gcanon[i], gname)
             gtypes[gname] = c.type
-            if _contains_map(c.type):
-                pass
+            out_cols[gname] = c.type
 
         table_input = kind == "TABLE"
         if table_input:
             mat = TableMaterializeOp(self._store("KsqlTopic-Reduce"))
             head = self._chain_before_filter(head, mat)
 
-        # rewrite select + having
+        value_format = uses[0].source.value_format.name
         calls: list[AggCall] = []
-        agg_types: dict[str, SqlType] = {}
+        extra: dict[int, str] = {}
         select_copies = [(e.copy(), alias) for e, alias in select]
         having = query.having.copy() if query.having is not None else None
-        extra: dict[int, str] = {}
         all_aggs = [a for e, _ in select_copies for a in A.find_aggregates(e)]
         if having is not None:
             all_aggs += A.find_aggregates(having)
-        if not all_aggs:
-            raise KsqlException("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
         agg_by_canon: dict[str, str] = {}
         for agg in all_aggs:
             canon = A.canonical(agg, scope)
             if canon in agg_by_canon:
                 extra[id(agg)] = agg_by_canon[canon]
                 continue
-            aname = f"$A{len(calls)}"
-            call, rt = self._agg_call(compiler, agg, aname, table_input)
+            aname = _display_name(agg, scope, out_cols, f"$A{len(calls)}")
+            call, rt = self._agg_call(compiler, agg, aname, table_input, value_format)
             calls.append(call)
-            agg_types[aname] = rt
+            out_cols[aname] = rt
             extra[id(agg)] = aname
             agg_by_canon[canon] = aname
 
         window = None
         win_info = None
+        emit_final = query.emit == "FINAL"
         if query.window is not None:
             w = query.window
-            grace = w.grace_ms if w.grace_ms is not None else DEFAULT_GRACE_MS
+            if w.grace_ms is not None:
+                grace = w.grace_ms
+            else:
+                # without GRACE PERIOD, EMIT FINAL closes windows at their end; EMIT CHANGES waits a day
+                grace = 0 if emit_final else DEFAULT_GRACE_MS
             window = Windowing(w.kind, w.size_ms or 0, w.advance_ms or 0, w.gap_ms or 0, grace, w.retention_ms)
             if w.kind == "HOPPING" and w.advance_ms and w.size_ms and w.advance_ms > w.size_ms:
                 raise KsqlException("Window advance must be less than or equal to window size")
             win_info = WindowInfo(w.kind, w.size_ms if w.kind != "SESSION" else None)
-        emit_final = query.emit == "FINAL"
         if emit_final and window is None:
             raise KsqlException("EMIT FINAL is only supported for windowed aggregations.")
 
         agg_op = AggregateOp(self._store("Aggregate-Materialize"), group_fns, gnames, calls, window,
-                             table_input, emit_final)
+                             table_input, emit_final, send_old=having is not None)
         head = self._chain(head, agg_op)
 
-        # the aggregate's output scope
-        out_cols: dict[str, SqlType] = {**gtypes, **agg_types, ROWTIME: A.PSEUDO_COLUMNS[ROWTIME]}
-        if window is not None:
-            out_cols[WINDOWSTART] = A.WINDOW_BOUNDS[WINDOWSTART]
-            out_cols[WINDOWEND] = A.WINDOW_BOUNDS[WINDOWEND]
         agg_scope = Scope(out_cols)
         agg_compiler = ExpressionCompiler(agg_scope, self.log_error)
 
-        def to_agg_scope(node: exp.Expression, what: str) -> exp.Expression:
+        def to_agg_scope(node: exp.Expression) -> exp.Expression:
             rewritten = A.rewrite(node, {}, scope, extra)
-            rewritten = A.rewrite(rewritten, gmap, scope)
-            bad = []
-            for col in A.columns_in(rewritten):
-                if col.name in out_cols and not col.table:
-                    continue
-                if col.name in (WINDOWSTART, WINDOWEND) and window is not None:
-                    continue
-                bad.append(col)
-            if bad:
-                raise KsqlException(
-                    f"Non-aggregate {what} expression(s) not part of GROUP BY: "
-                    + ", ".join(sorted({_display(node, b) for b in bad}))
-                    + "\nEither add the column(s) to the GROUP BY or remove them from the SELECT."
-                )
-            return rewritten
+            return A.rewrite(rewritten, gmap, scope)
 
         names = self._assign_names(select, ins)
-        rewritten_items = []
-        for (e, _), name in zip(select_copies, names, strict=True):
-            if isinstance(e, exp.Column) and e.name in (WINDOWSTART, WINDOWEND) and persistent \
-                    and name in (WINDOWSTART, WINDOWEND):
-                raise KsqlException(f"Reserved column name in select: `{name}`. Please remove or alias the column.")
-            rewritten_items.append((name, to_agg_scope(e, "SELECT")))
 
-        # key columns: group-by expressions as they appear in the projection
+        # key columns: the select items that are the group-by expressions, in GROUP BY order
         key_cols: list[tuple[str, SqlType, exp.Expression] | None] = [None] * len(gnames)
         values: list[tuple[str, exp.Expression]] = []
-        for name, e in rewritten_items:
-            if isinstance(e, exp.Column) and e.name in gnames:
-                i = gnames.index(e.name)
+        for (orig, _), (e, _), name in zip(select, select_copies, names, strict=True):
+            c = A.canonical(orig, scope)
+            if c in gcanon:
+                i = gcanon.index(c)
                 if key_cols[i] is None:
-                    key_cols[i] = (name, gtypes[e.name], e)
+                    key_cols[i] = (name, gtypes[gnames[i]], exp.Column(this=exp.to_identifier(gnames[i], quoted=True)))
                     continue
                 if persistent:
                     raise KsqlException(
                         f"The projection contains a key column more than once: `{key_cols[i][0]}` and `{name}`."  # type: ignore[index]
                     )
-            values.append((name, e))
+            values.append((name, to_agg_scope(e)))
         missing = [i for i, k in enumerate(key_cols) if k is None]
         if missing and persistent:
             exprs = [expr_sql(query.group_by[i]) for i in missing]
@@ -446,8 +564,8 @@ class Planner:
                 f"(eg, SELECT {', '.join(exprs)}...)."
             )
         if having is not None:
-            hc = self._compile_predicate(agg_compiler, to_agg_scope(having, "HAVING"), "HAVING")
-            head = self._chain(head, FilterOp(hc.fn, True))
+            hc = self._compile_predicate(agg_compiler, to_agg_scope(having), "HAVING")
+            head = self._chain(head, HavingOp(hc.fn))
 
         columns: list[tuple[str, Callable[[Row], Any]]] = []
         schema_cols: list[Column] = []
@@ -459,7 +577,7 @@ class Planner:
             schema_cols.append(Column(name, t, KEY))
         seen = {c.name for c in schema_cols}
         for name, e in values:
-            c = agg_compiler.compile(e)
+            c = agg_compiler.compile(e, clause="SELECT")
             if name in seen:
                 raise KsqlException(f"Duplicate value columns found in schema: `{name}` {c.type}")
             seen.add(name)
@@ -467,15 +585,9 @@ class Planner:
             schema_cols.append(Column(name, c.type, VALUE))
         for c in schema_cols:
             if c.namespace == KEY and _contains_map(c.type):
-                raise KsqlException(
-                    "Map keys, including types that contain maps, are not supported as they may lead to unexpected "
-                    f"behavior due to inconsistent serialization. Key column name: `{c.name}`. Column type: {c.type}. "
-                    "See https://github.com/confluentinc/ksql/issues/6621 for more."
-                )
-        if window is not None and not persistent:
-            for wn in (WINDOWSTART, WINDOWEND):
-                if wn not in seen:
-                    pass
+                raise KsqlException(_map_key_error(c))
+        if persistent and not [c for c in schema_cols if c.namespace == VALUE]:
+            raise KsqlException("The projection contains no value columns.")
         head = self._chain(head, ProjectOp(columns))
         schema = LogicalSchema(schema_cols)
         return QueryPlan(schema, "TABLE", win_info, [u.source for u in uses], source_ops, self._ops, head,
@@ -484,7 +596,7 @@ class Planner:
 
     def _chain_before_filter(self, head: Operator, mat: Operator) -> Operator:
         """Insert a materialization right after the source (before any filter) for table inputs."""
-        src = next((o for o in self._ops if isinstance(o, SourceOp)), None)
+        src = self._join_output or next((o for o in self._ops if isinstance(o, SourceOp)), None)
         if src is None or src is head:
             return self._chain(head, mat)
         downstream = src.downstream
@@ -494,7 +606,9 @@ class Planner:
         return head
 
     def _agg_call(self, compiler: ExpressionCompiler, node: exp.Anonymous, out_name: str,
-                  table_input: bool) -> tuple[AggCall, SqlType]:
+                  table_input: bool, value_format: str = "JSON") -> tuple[AggCall, SqlType]:
+        """Resolve an aggregate call: column arguments pick the overload, trailing literal arguments
+        are its init args (``TOPK(col, 3)``, ``LATEST_BY_OFFSET(col, 2, false)``)."""
         name = str(node.this).upper()
         fn = reg.AGGREGATE_FUNCTIONS[name]
         args = list(node.expressions)
@@ -503,6 +617,7 @@ class Planner:
         compiled = [None if isinstance(a, nodes.KsqlLambda) else compiler.compile(a, safe=True) for a in args]
         types = [c.type if c is not None else None for c in compiled]
         candidates = []
+        literal_error: str | None = None
         for ov in fn.overloads:
             n_init = len(ov.init_params)
             if ov.variadic:
@@ -510,159 +625,305 @@ class Planner:
                     continue
             elif len(args) != len(ov.params) + n_init:
                 continue
-            col_args = args[: len(args) - n_init] if n_init else args
-            init_args = args[len(args) - n_init:] if n_init else []
-            col_types = types[: len(col_args)]
+            n_cols = len(args) - n_init
+            col_types = types[:n_cols]
             m = reg.match_overload(ov.params, ov.variadic, col_types)  # type: ignore[arg-type]
             if m is None:
                 continue
             init_values = []
             ok = True
-            for a in init_args:
+            for i, (a, want) in enumerate(zip(args[n_cols:], ov.init_params, strict=True)):
                 v = _literal_value(a)
                 if v is _NOT_LITERAL:
+                    literal_error = literal_error or (
+                        f"Parameter {n_cols + i + 1} passed to function {name} must be a literal constant, "
+                        f"but was expression: '{expr_sql(a)}'"
+                    )
+                    ok = False
+                    break
+                if not _literal_fits(v, want):
                     ok = False
                     break
                 init_values.append(v)
-            if not ok:
-                continue
-            candidates.append((m[0], ov, m, col_args, init_values))
+            if ok:
+                candidates.append((m[0], ov, m, n_cols, init_values))
         if not candidates:
+            if literal_error is not None:
+                raise KsqlException(literal_error)
             raise KsqlException(
                 f"Function '{name}' does not accept parameters ({', '.join(str(t) for t in types)})."
             )
         candidates.sort(key=lambda c: c[0])
-        _, ov, (cost, env, ptypes), col_args, init_values = candidates[0]
-        col_types = [t for t in types[: len(col_args)]]
+        _, ov, (cost, env, ptypes), n_cols, init_values = candidates[0]
+        col_types = types[:n_cols]
         rt = reg.resolve_return(ov.returns, env, col_types)  # type: ignore[arg-type]
         udaf = ov.factory(col_types, init_values)  # type: ignore[arg-type]
+        configure = getattr(udaf, "configure", None)
+        if configure is not None:
+            configure(self.config)
+        if value_format == "DELIMITED" and has_complex_intermediate(udaf):
+            raise KsqlException(INTERMEDIATE_TYPE_ERROR)
         if table_input and not udaf.supports_undo:
             raise KsqlException(f"The aggregation function {name} does not support undo and cannot be used on tables")
-        arg_fns = [c.fn for c in compiled[: len(col_args)]]  # type: ignore[union-attr]
+        arg_fns = [c.fn for c in compiled[:n_cols]]  # type: ignore[union-attr]
         return AggCall(out_name, udaf, arg_fns), rt
 
     # ------------------------------------------------------------------------------------------
-    def _plan_joins(self, query: nodes.Query, uses: list[A.SourceUse], ins: A.InputScope,
-                    source_ops: dict[str, list[SourceOp]], compiler: ExpressionCompiler):  # type: ignore[no-untyped-def]
+    # joins
+    def _analyze_joins(self, query: nodes.Query, uses: list[A.SourceUse], ins: A.InputScope) -> _JoinAnalysis:
+        """ksqlDB's join analysis: validate each ON condition and orient it so the side already
+        joined is on the left and the new source on the right; then work out the key of the
+        result: for a foreign-key join the left table's key, else the first of the join columns
+        equivalent to the key that the projection selects, else a synthetic key column."""
         scope = ins.scope
-        left_use = uses[0]
-        left_head: Operator = self._source_op(left_use.source, source_ops)
-        left_kind = left_use.source.kind
-        left_aliases = [left_use.alias]
-        left_cols = [k for (q, _n), k in scope.qualified.items() if q == left_use.alias]
-        left_key_expr: list[exp.Expression] = [
-            exp.Column(this=exp.to_identifier(c.name, quoted=True), table=exp.to_identifier(left_use.alias, quoted=True))
-            for c in left_use.source.schema.key
-        ]
-        left_prefixed = False
-        key_equivalents: list[exp.Expression] = list(left_key_expr)
-        synthetic = False
+        by_alias = {u.alias: u for u in uses}
+        steps: list[_JoinStep] = []
+        joined = [uses[0].alias]
+        kind = uses[0].source.kind
+        equiv: set[str] = set()
+        viable: list[exp.Expression] = []
         for j, use in zip(query.joins, uses[1:], strict=True):
-            right_src = use.source
-            lexpr, rexpr = self._split_condition(j.on, left_aliases, use.alias, scope)
-            lcomp = compiler.compile(lexpr)
-            rcomp = compiler.compile(rexpr)
-            right_kind = right_src.kind
-            right_cols = [k for (q, _n), k in scope.qualified.items() if q == use.alias]
-            # prefix + key each side by its join expression
-            if not left_prefixed:
-                lmap = [(n, f"{left_use.alias}_{n}") for n in self._source_row_names(left_use.source)]
-                left_head = self._chain(left_head, PrefixOp(lmap, None))
-                left_prefixed = True
-            right_head: Operator = self._source_op(right_src, source_ops)
-            rmap = [(n, f"{use.alias}_{n}") for n in self._source_row_names(right_src)]
-            right_on_key = _is_key_ref(rexpr, use, scope)
-            left_on_key = any(A.canonical(lexpr, scope) == A.canonical(k, scope) for k in key_equivalents)
-
-            if left_kind == "TABLE" and right_kind == "TABLE" and not right_on_key:
-                raise KsqlException(
-                    "Invalid join condition: table-table joins require to join on the primary key of the right "
-                    f"input table. Got {expr_sql(lexpr)} = {expr_sql(rexpr)}."
-                )
-            if left_kind == "STREAM" and right_kind == "TABLE" and not right_on_key:
-                raise KsqlException(
-                    "Invalid join condition: stream-table joins require to join on the table's primary key. "
-                    f"Got {expr_sql(lexpr)} = {expr_sql(rexpr)}."
-                )
-            if left_kind == "TABLE" and right_kind == "STREAM":
-                raise KsqlException(
-                    "Invalid join type: stream-table joins must have the stream on the left side."
-                    if True else ""
-                )
-            fk = left_kind == "TABLE" and right_kind == "TABLE" and not left_on_key
-            store = self._store("Join")
-            rkey_fn = _row_key_fn(rcomp.fn)
-            if fk:
-                if len(uses) > 2:
+            known = [*joined, use.alias]
+            on = _strip_paren(j.on)
+            shown_on = _qualify(on, scope)
+            if not isinstance(on, exp.EQ):
+                if isinstance(on, exp.And) and all(isinstance(_strip_paren(x), exp.EQ)
+                                                   for x in (on.this, on.expression)):
+                    raise KsqlException("Invalid join condition: joins on multiple conditions are not yet "
+                                        f"supported. Got {expr_sql(shown_on)}.")
+                if isinstance(on, (exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+                    raise KsqlException("Only equality join criteria is supported.")
+                raise KsqlException(f"Unsupported join expression: {expr_sql(shown_on)}")
+            a, b = on.this, on.expression
+            sa = _join_sources(a, scope, known)
+            sb = _join_sources(b, scope, known)
+            for side, found in ((a, sa), (b, sb)):
+                if len(found) != 1:
                     raise KsqlException(
-                        "Invalid join condition: foreign-key table-table joins are not supported as part of "
-                        f"n-way joins. Got {expr_sql(lexpr)} = {expr_sql(rexpr)}."
+                        f"Invalid comparison expression '{expr_sql(_qualify(side, scope))}' in join "
+                        f"'{expr_sql(shown_on)}'. Each side of the join comparision must contain references "
+                        "from exactly one source."
                     )
-                if j.kind not in ("INNER", "LEFT"):
-                    raise KsqlException(f"Invalid join type: {j.kind} join is not supported for foreign-key joins.")
-                op: Operator = ForeignKeyJoinOp(j.kind, left_cols, right_cols, store, lcomp.fn)
-                left_head.to(op, 0)
-                right_prefix = self._chain(right_head, PrefixOp(rmap, None))
-                right_prefix.to(op, 1)
-                self._ops.append(op)
-                left_head = op
-                continue
-            if not left_on_key:
-                if left_kind == "TABLE":
-                    raise KsqlException("Invalid join condition: table-table joins require to join on the primary key")
-                left_head = self._chain(left_head, PrefixOp([(k, k) for k in left_cols + _all_cols(scope, left_aliases)], _row_key_fn(lcomp.fn)))
-            right_prefix = self._chain(right_head, PrefixOp(rmap, None if right_on_key else _row_key_fn(_prefixed(rcomp.fn, rmap))))
-            key_fn = None
+            (la,), (ra,) = sa, sb
+            if la == ra:
+                raise KsqlException("Each side of the join must reference exactly one source and not the same "
+                                    f"source. Left side references `{la}` and right references `{ra}`")
+            _check_windowing(by_alias[la], by_alias[ra])
+            if use.alias not in (la, ra):
+                raise KsqlException(
+                    f"A join criteria is expected to reference the source (`{use.alias}`) in the FROM clause, "
+                    f"instead the right source references `{ra}` and the left source references `{la}`"
+                )
+            shown = (_qualify(a, scope), _qualify(b, scope))
+            if la == use.alias:  # the new source goes on the right
+                a, b, la = b, a, ra
+            step = _JoinStep(j.kind, use, la, _qualify(a, scope), _qualify(b, scope), j.within, shown)
+            right = use.source
+            step.fk = (kind == "TABLE" and right.kind == "TABLE" and _on_source_key(step.right_expr, use, scope)
+                       and not _on_source_key(step.left_expr, by_alias[la], scope))
+            steps.append(step)
+            # which expressions equal the key after this join (none for a full outer join)
             if j.kind == "FULL":
-                synthetic = True
-                lf, rf = lcomp.fn, rcomp.fn
-
-                def key_fn(key: Any, row: Row, lf: Any = lf, rf: Any = rf) -> Any:
-                    lv = lf(row)
-                    return (lv if lv is not None else rf(row),)
-            if left_kind == "STREAM" and right_kind == "STREAM":
-                if j.within is None:
-                    raise KsqlException("Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn about how to specify a WITHIN clause with a stream-stream join, please visit: https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select")
-                op = StreamStreamJoinOp(j.kind, left_cols + _all_cols(scope, left_aliases, exclude=left_cols), right_cols,
-                                        j.within.before_ms, j.within.after_ms, j.within.grace_ms, store, key_fn)
-            elif left_kind == "STREAM":
-                if j.within is not None:
-                    raise KsqlException(f"A window definition was provided for a Stream-Table join. These joins are not windowed. Please drop the window definition (i.e. the WITHIN clause) and try to execute your join again.")
-                if j.kind not in ("INNER", "LEFT"):
-                    raise KsqlException(f"Invalid join type encountered: [{j.kind} OUTER JOIN]")
-                op = StreamTableJoinOp(j.kind, left_cols, right_cols, store, key_fn)
+                equiv, viable = set(), []
             else:
-                if j.within is not None:
-                    raise KsqlException("A window definition was provided for a Table-Table join. These joins are not windowed. Please drop the window definition (i.e. the WITHIN clause) and try to execute your join again.")
-                op = TableTableJoinOp(j.kind, left_cols + _all_cols(scope, left_aliases, exclude=left_cols), right_cols, store, key_fn)
+                keys = {A.canonical(step.left_expr, scope), A.canonical(step.right_expr, scope)}
+                equiv = keys | equiv if equiv & keys else keys
+                seen: set[str] = set()
+                candidates = []
+                for e in [*viable, step.left_expr, step.right_expr]:
+                    c = A.canonical(e, scope)
+                    if isinstance(e, exp.Column) and c in equiv and c not in seen:
+                        seen.add(c)
+                        candidates.append(e)
+                viable = candidates
+            kind = "TABLE" if kind == "TABLE" and right.kind == "TABLE" else "STREAM"
+            joined.append(use.alias)
+
+        last = steps[-1]
+        result = _JoinAnalysis(steps, viable=viable)
+        if last.fk:
+            left = by_alias[last.left_alias]
+            result.fk_keys = [_qualified_column(left.alias, c.name) for c in left.source.schema.key]
+            result.fk_table = left.source.name
+        elif viable:
+            chosen = next((e for e in viable if _projection_contains(query, e, scope)), viable[0])
+            result.key_expr = chosen
+            result.key_name = scope.resolve(chosen.table or None, chosen.name).key
+            result.key_column = "$JOINKEY"
+            result.key_type = ExpressionCompiler(scope).type_of(chosen)
+        else:
+            name = _synthetic_key_name([u.source for u in uses])
+            result.synthetic = name
+            result.key_expr = exp.Column(this=exp.to_identifier(name, quoted=True))
+            result.key_name = name
+            result.key_column = name
+            result.key_type = ExpressionCompiler(scope).type_of(last.left_expr)
+        if result.key_column is not None:
+            scope.columns[result.key_column] = result.key_type  # type: ignore[assignment]
+
+        # SELECT *: a synthetic key comes first; after a PARTITION BY the star lists the join's
+        # value columns: per source its values, pseudo columns, window bounds and key columns
+        if query.partition_by:
+            star: list[tuple[str | None, str, str]] = []
+            for u in uses:
+                src = u.source
+                names = [c.name for c in src.schema.value + src.schema.headers] + list(A.PSEUDO_COLUMNS)
+                if src.window is not None:
+                    names += list(A.WINDOW_BOUNDS)
+                names += [c.name for c in src.schema.key]
+                star += [(u.alias, n, f"{u.alias}_{n}") for n in names]
+            if result.synthetic is not None:
+                star.append((None, result.synthetic, result.synthetic))
+            ins.star = star  # type: ignore[assignment]
+        elif result.synthetic is not None:
+            ins.star = [(None, result.synthetic, result.synthetic), *ins.star]  # type: ignore[list-item]
+        self._join_analysis = result
+        return result
+
+    def _verify_join(self, step: _JoinStep, node: _JoinNode, by_alias: dict[str, A.SourceUse],
+                     scope: Scope) -> None:
+        """The checks of ksqlDB's logical planner, join by join."""
+        left_src = by_alias[step.left_alias].source
+        right_src = step.use.source
+        sources = f"{left_src.name} {_JOIN_TYPE_TEXT[step.kind]} {right_src.name}"
+        got = f"{expr_sql(step.shown[0])} = {expr_sql(step.shown[1])}"
+        right_on_key = _on_source_key(step.right_expr, step.use, scope)
+        if node.kind == "STREAM":
+            if right_src.kind == "TABLE":
+                if step.kind == "FULL":
+                    raise KsqlException(
+                        f"Invalid join type: full-outer join not supported for stream-table join. Got {sources}.")
+                if step.kind == "RIGHT":
+                    raise KsqlException(
+                        f"Invalid join type: right join not supported for stream-table join. Got {sources}.")
+                if not right_on_key:
+                    raise KsqlException("Invalid join condition: stream-table joins require to join on the "
+                                        f"table's primary key. Got {got}.")
+            return
+        if right_src.kind == "STREAM":
+            raise KsqlException("Invalid join order: table-stream joins are not supported; only stream-table "
+                                f"joins. Got {sources}.")
+        if not right_on_key:
+            raise KsqlException("Invalid join condition: table-table joins require to join on the primary key of "
+                                f"the right input table. Got {got}.")
+        compiler = ExpressionCompiler(scope)
+        if step.fk:
+            if step.kind == "FULL":
+                raise KsqlException("Invalid join type: full-outer join not supported for foreign-key table-table "
+                                    f"join. Got {sources}.")
+            if step.kind == "RIGHT":
+                raise KsqlException("Invalid join type: right join not supported for foreign-key table-table "
+                                    f"join. Got {sources}.")
+            if len(node.aliases) > 1:
+                raise KsqlException("Invalid join condition: foreign-key table-table joins are not supported as "
+                                    f"part of n-way joins. Got {got}.")
+        left_t, right_t = compiler.type_of(step.shown[0]), compiler.type_of(step.shown[1])
+        if left_t != right_t:
+            raise KsqlException(f"Invalid join condition: types don't match. Got {expr_sql(step.shown[0])}"
+                                f"{{{left_t}}} = {expr_sql(step.shown[1])}{{{right_t}}}.")
+        if step.fk and right_src.window is not None:
+            raise KsqlException("Foreign-key table-table joins are not supported on windowed tables.")
+
+    def _plan_joins(self, query: nodes.Query, uses: list[A.SourceUse], ins: A.InputScope,
+                    source_ops: dict[str, list[SourceOp]], compiler: ExpressionCompiler,
+                    ) -> tuple[Operator, str, list[str], list[exp.Expression], bool]:
+        """Builds the (left-deep) join tree: each source renamed to the join's ``ALIAS_NAME`` columns
+        and keyed by its join expression (a repartition when that is not its key), then joined."""
+        ja = self._join_analysis
+        scope = ins.scope
+        by_alias = {u.alias: u for u in uses}
+        first = uses[0]
+        node = _JoinNode(first.source.kind, [first.alias], None, self._prefixed_names(first), set(),
+                         first.source.window)
+        for i, step in enumerate(ja.steps):
+            self._verify_join(step, node, by_alias, scope)
+            right = step.use
+            if right.source.window is not None and node.window is not None and (
+                    (right.source.window.kind, right.source.window.size_ms)
+                    != (node.window.kind, node.window.size_ms)):
+                raise KsqlException(_WINDOWED_REPARTITION)
+            if node.head is None:
+                left_head = self._join_input(first, None if step.fk else step.left_expr, source_ops, compiler)
+            else:
+                left_head = node.head
+                if not step.fk and A.canonical(step.left_expr, scope) not in node.equiv:
+                    if node.window is not None:
+                        raise KsqlException(_WINDOWED_REPARTITION)
+                    fn = compiler.compile(step.left_expr).fn
+                    left_head = self._chain(left_head, RekeyJoinInputOp(
+                        lambda row, fn=fn: (fn(row),), node.kind == "TABLE", self._store("Rekey")))
+            right_head = self._join_input(right, step.right_expr, source_ops, compiler)
+            right_cols = self._prefixed_names(right)
+            key_column = ja.key_column if i == len(ja.steps) - 1 else None
+            window_kind = None if node.window is None else ("SESSION" if node.window.kind == "SESSION" else "TIME")
+            store = self._store("Join")
+            op: Operator
+            if node.kind == "STREAM" and right.source.kind == "STREAM":
+                w = step.within
+                if w is None:
+                    raise KsqlException(
+                        "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn "
+                        "about how to specify a WITHIN clause with a stream-stream join, please visit: "
+                        "https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select"
+                    )
+                op = StreamStreamJoinOp(step.kind, node.cols, right_cols, w.before_ms, w.after_ms, w.grace_ms,
+                                        store, window_kind, key_column)
+            elif node.kind == "STREAM":
+                if step.within is not None:
+                    raise KsqlException(
+                        "A window definition was provided for a Stream-Table join. These joins are not windowed. "
+                        "Please drop the window definition (ie. the WITHIN clause) and try to execute your join "
+                        "again.")
+                op = StreamTableJoinOp(step.kind, node.cols, right_cols, store, window_kind, key_column)
+            else:
+                if step.within is not None:
+                    raise KsqlException(
+                        "A window definition was provided for a Table-Table join. These joins are not windowed. "
+                        "Please drop the window definition (i.e. the WITHIN clause) and try to execute your "
+                        "Table-Table join again.")
+                if step.fk:
+                    op = ForeignKeyJoinOp(step.kind, node.cols, right_cols, store,
+                                          compiler.compile(step.left_expr).fn, key_column)
+                else:
+                    op = TableTableJoinOp(step.kind, node.cols, right_cols, store, window_kind, key_column)
             left_head.to(op, 0)
-            right_prefix.to(op, 1)
+            right_head.to(op, 1)
             self._ops.append(op)
-            left_head = op
-            if j.kind == "FULL":
-                key_equivalents = [exp.Column(this=exp.to_identifier("ROWKEY", quoted=True))]
-            elif j.kind == "RIGHT":
-                key_equivalents = [lexpr, rexpr]
+            if step.kind == "FULL":
+                equiv: set[str] = set()
             else:
-                key_equivalents = [lexpr, rexpr] if left_on_key or True else [lexpr, rexpr]
-            left_aliases.append(use.alias)
-            left_cols = left_cols + right_cols
-            if left_kind == "STREAM" or right_kind == "STREAM":
-                left_kind = "STREAM"
-        kind = left_kind
-        # key columns of the join result
-        if synthetic:
-            scope.columns["ROWKEY"] = compiler.type_of(key_equivalents[0]) if False else self._synthetic_type(query, compiler)
-            key_exprs = [exp.Column(this=exp.to_identifier("ROWKEY", quoted=True))]
-            self._synthetic_key = True
-            # ROWKEY is filled from the record key right before projection
-            left_head = self._chain(left_head, _RowKeyOp())
-            return left_head, kind, ["ROWKEY"], key_exprs, True
-        return left_head, kind, [], [_first_projected(query, key_equivalents, scope)], False
+                keys = {A.canonical(step.left_expr, scope), A.canonical(step.right_expr, scope)}
+                equiv = keys | node.equiv if node.equiv & keys else keys
+            if step.fk:
+                # a foreign-key join keeps the left table's key
+                equiv = equiv | {A.canonical(_qualified_column(step.left_alias, c.name), scope)
+                                 for c in by_alias[step.left_alias].source.schema.key}
+            kind = "TABLE" if node.kind == "TABLE" and right.source.kind == "TABLE" else "STREAM"
+            node = _JoinNode(kind, [*node.aliases, right.alias], op, node.cols + right_cols, equiv, node.window)
+        self._join_output = node.head
+        self._join_window = node.window
+        if ja.key_type is not None and _contains_map(ja.key_type):
+            raise KsqlException(_map_key_error(Column(ja.key_name or "", ja.key_type, KEY)))
+        return node.head, node.kind, [], [], ja.synthetic is not None  # type: ignore[return-value]
 
-    def _synthetic_type(self, query: nodes.Query, compiler: ExpressionCompiler) -> SqlType:
-        j = query.joins[-1]
-        return compiler.type_of(j.on.this if hasattr(j.on, "this") else j.on)
+    def _prefixed_names(self, use: A.SourceUse) -> list[str]:
+        return [f"{use.alias}_{n}" for n in self._source_row_names(use.source)]
+
+    def _join_input(self, use: A.SourceUse, expr: exp.Expression | None, source_ops: dict[str, list[SourceOp]],
+                    compiler: ExpressionCompiler) -> Operator:
+        """A join input: the source renamed to ``ALIAS_NAME`` columns, re-keyed by ``expr`` unless
+        that is already its key (ksqlDB's implicit repartition)."""
+        head: Operator = self._source_op(use.source, source_ops)
+        mapping = [(n, f"{use.alias}_{n}") for n in self._source_row_names(use.source)]
+        key_fn = None
+        if expr is not None and not _on_source_key(expr, use, compiler.scope):
+            if use.source.window is not None:
+                raise KsqlException(_WINDOWED_REPARTITION)
+            fn = compiler.compile(expr).fn
+
+            def key_fn(row: Row, fn: Callable[[Row], Any] = fn) -> tuple[Any, ...]:
+                return (fn(row),)
+        return self._chain(head, PrefixOp(mapping, key_fn))
 
     def _source_row_names(self, src: DataSource) -> list[str]:
         names = [c.name for c in src.schema.columns]
@@ -671,41 +932,207 @@ class Planner:
             names += list(A.WINDOW_BOUNDS)
         return names
 
-    def _split_condition(self, on: exp.Expression, left_aliases: list[str], right_alias: str,
-                         scope: Scope) -> tuple[exp.Expression, exp.Expression]:
-        cond = on.this if isinstance(on, exp.Paren) else on
-        if not isinstance(cond, exp.EQ):
-            raise KsqlException(f"Unsupported join expression: {expr_sql(on)}. Only equality joins are supported.")
+    def _split_join_key(self, outputs: list[tuple[str, exp.Expression]], scope: Scope, sink_name: str | None,
+                        persistent: bool,
+                        ) -> tuple[list[tuple[str, SqlType, exp.Expression]], list[tuple[str, exp.Expression]]]:
+        """The key columns of a join's projection: the items selecting the join key (read from the
+        record's key, which outer joins fill even when the selected column is null)."""
+        ja = self._join_analysis
+        if ja.fk_keys is not None:
+            key_exprs = ja.fk_keys
+            key_refs = key_exprs
+        else:
+            key_exprs = [ja.key_expr]  # type: ignore[list-item]
+            key_refs = [exp.Column(this=exp.to_identifier(ja.key_column, quoted=True))]  # type: ignore[arg-type]
+        compiler = ExpressionCompiler(scope)
+        canon = [A.canonical(k, scope) for k in key_exprs]
+        internal = [scope.resolve(k.table or None, k.name).key for k in key_exprs]  # type: ignore[attr-defined]
+        found: list[tuple[str, SqlType, exp.Expression] | None] = [None] * len(key_exprs)
+        values: list[tuple[str, exp.Expression]] = []
+        for name, e in outputs:
+            c = A.canonical(e, scope)
+            if c in canon:
+                i = canon.index(c)
+                prev = found[i]
+                if prev is None:
+                    found[i] = (name, compiler.type_of(e), key_refs[i])
+                    continue
+                if persistent:
+                    first, second = sorted((prev[0], name))
+                    raise KsqlException(f"The projection contains a key column (`{internal[i]}`) more than once, "
+                                        f"aliased as: {first} and {second}.")
+            values.append((name, e))
+        missing = [i for i, k in enumerate(found) if k is None]
+        if missing and persistent:
+            raise KsqlException(self._missing_join_key(ja, missing, sink_name))
+        return [k for k in found if k is not None], values
 
-        def sources_of(e: exp.Expression) -> set[str]:
-            out = set()
-            for col in A.columns_in(e):
-                key = scope.resolve(col.table or None, col.name).key
-                for (q, _n), k in scope.qualified.items():
-                    if k == key:
-                        out.add(q)
-            return out
+    def _missing_join_key(self, ja: _JoinAnalysis, missing: list[int], sink_name: str | None) -> str:
+        if ja.fk_keys is not None:
+            names = [ja.fk_keys[i].name for i in missing]  # type: ignore[attr-defined]
+            plural = "s" if len(names) > 1 else ""
+            table = ja.fk_table
+            return (f"Primary key column{plural} missing in projection. For foreign-key table-table joins, the "
+                    "projection must include all primary key columns from the left input table "
+                    f"(`{table}`). Missing column{plural}: {', '.join(f'`{n}`' for n in names)}.")
+        if ja.synthetic is not None:
+            name = ja.synthetic
+            return ("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
+                    f"The query used to build `{sink_name}` must include the join expression {name} in its "
+                    f"projection (eg, SELECT {name}...).\n{name} was added as a synthetic key column because the "
+                    "join criteria did not match any source column. This expression must be included in the "
+                    "projection and may be aliased. ")
+        shown = [expr_sql(e) for e in ja.viable]
+        listing = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+        label = "join expression" if len(shown) == 1 else "join expressions"
+        return ("Key missing from projection (ie, SELECT). \n"
+                f"The query used to build `{sink_name}` must include the {label} {listing} in its projection "
+                f"(eg, SELECT {shown[0]}...).")
 
-        a, b = cond.this, cond.expression
-        sa, sb = sources_of(a), sources_of(b)
-        for side, s in ((a, sa), (b, sb)):
-            if len(s) != 1:
-                raise KsqlException(
-                    f"Invalid comparison expression '{expr_sql(side)}' in join '({expr_sql(cond)})'. "
-                    "Each side of the join comparision must contain references from exactly one source."
-                )
-        if sb == {right_alias} and sa <= set(left_aliases):
-            return a, b
-        if sa == {right_alias} and sb <= set(left_aliases):
-            return b, a
-        raise KsqlException(f"Invalid join condition: {expr_sql(cond)}")
+
+_WINDOWED_REPARTITION = ("Implicit repartitioning of windowed sources is not supported. "
+                         "See https://github.com/confluentinc/ksql/issues/4385.")
+_JOIN_TYPE_TEXT = {"INNER": "[INNER] JOIN", "LEFT": "LEFT [OUTER] JOIN", "RIGHT": "RIGHT [OUTER] JOIN",
+                   "FULL": "[FULL] OUTER JOIN"}
 
 
-class _RowKeyOp(Operator):
-    def process(self, rec: Any, port: int = 0) -> None:
-        if rec.row is not None:
-            rec.row["ROWKEY"] = rec.key[0] if rec.key else None
-        self.forward(rec)
+@dataclass
+class _JoinStep:
+    """One JOIN, oriented: ``left_expr`` reads the sources joined so far, ``right_expr`` the new one."""
+
+    kind: str  # INNER | LEFT | RIGHT | FULL
+    use: A.SourceUse  # the source this JOIN adds
+    left_alias: str  # the source ``left_expr`` reads
+    left_expr: exp.Expression
+    right_expr: exp.Expression
+    within: nodes.Within | None
+    shown: tuple[exp.Expression, exp.Expression]  # the condition's sides as written, for messages
+    fk: bool = False  # a foreign-key table-table join
+
+
+@dataclass
+class _JoinAnalysis:
+    steps: list[_JoinStep]
+    viable: list[exp.Expression] = field(default_factory=list)  # join columns that can name the key
+    key_expr: exp.Expression | None = None  # the selected key column reference (or the synthetic one)
+    key_name: str | None = None  # the key column's name in the join result (``L_ID``, ``ROWKEY``)
+    key_column: str | None = None  # the row entry the final join writes its key to
+    key_type: SqlType | None = None
+    synthetic: str | None = None  # name of the synthetic key column
+    fk_keys: list[exp.Expression] | None = None  # foreign-key join: the left table's key columns
+    fk_table: str | None = None
+
+
+@dataclass
+class _JoinNode:
+    """The result of the joins so far."""
+
+    kind: str
+    aliases: list[str]
+    head: Operator | None  # None: the first source, not yet read
+    cols: list[str]  # row entries, for null-filling the missing side
+    equiv: set[str]  # canonical forms of the expressions equal to the current key
+    window: WindowInfo | None
+
+
+def _strip_paren(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _qualified_column(alias: str, name: str) -> exp.Column:
+    return exp.Column(this=exp.to_identifier(name, quoted=True), table=exp.to_identifier(alias, quoted=True))
+
+
+def _qualify(node: exp.Expression, scope: Scope) -> exp.Expression:
+    """The expression with every column qualified by its source, as ksqlDB prints join conditions."""
+
+    def fix(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, exp.Column) and not n.table:
+            owners = {q for (q, name) in scope.qualified if name == n.name}
+            if len(owners) == 1:
+                return _qualified_column(owners.pop(), n.name)
+        return n
+
+    return node.copy().transform(fix)
+
+
+def _join_sources(node: exp.Expression, scope: Scope, known: list[str]) -> set[str]:
+    """The sources an ON expression reads; unknown or ambiguous columns are errors."""
+    found: set[str] = set()
+    for col in A.columns_in(node):
+        if col.table:
+            if (col.table, col.name) not in scope.qualified or col.table not in known:
+                raise KsqlException(f"JOIN ON column '{col.table}.{col.name}' cannot be resolved.")
+            found.add(col.table)
+            continue
+        owners = sorted({q for (q, name) in scope.qualified if name == col.name})
+        if len(owners) > 1:
+            listing = ", ".join(f"{q}.{col.name}" for q in owners[:-1]) + f" or {owners[-1]}.{col.name}"
+            raise KsqlException(f"Column '{col.name}' is ambiguous. Could be {listing}.")
+        if not owners or owners[0] not in known:
+            raise KsqlException(f"JOIN ON column '{col.name}' cannot be resolved.")
+        found.add(owners[0])
+    return found
+
+
+def _check_windowing(left: A.SourceUse, right: A.SourceUse) -> None:
+    lw, rw = left.source.window, right.source.window
+    if (lw is None) != (rw is None):
+        raise KsqlException(
+            "Can not join windowed source to non-windowed source.\n"
+            f"`{left.alias}` is {lw.kind if lw else 'not'} windowed\n"
+            f"`{right.alias}` is {rw.kind if rw else 'not'} windowed"
+        )
+    if lw is None or rw is None:
+        return
+    compatible = rw.kind == "SESSION" if lw.kind == "SESSION" else rw.kind in ("HOPPING", "TUMBLING")
+    if not compatible:
+        raise KsqlException(
+            "Incompatible windowed sources.\n"
+            f"Left source: {lw.kind}\nRight source: {rw.kind}\n"
+            "Session windowed sources can only be joined to other session windowed sources, and may still not "
+            "result in expected behaviour as session bounds must be an exact match for the join to work\n"
+            "Hopping and tumbling windowed sources can only be joined to other hopping and tumbling windowed "
+            "sources"
+        )
+
+
+def _on_source_key(node: exp.Expression, use: A.SourceUse, scope: Scope) -> bool:
+    """Whether ``node`` is a reference to the (single) key column of ``use``."""
+    if not isinstance(node, exp.Column):
+        return False
+    try:
+        key = scope.resolve(node.table or None, node.name).key
+    except KsqlException:
+        return False
+    keys = use.source.schema.key
+    return len(keys) == 1 and scope.qualified.get((use.alias, keys[0].name)) == key
+
+
+def _projection_contains(query: nodes.Query, col: exp.Column, scope: Scope) -> bool:
+    """ksqlDB's Projection.containsExpression: ``*`` contains everything, ``X.*`` X's columns."""
+    target = A.canonical(col, scope)
+    for item in query.select:
+        if item.expr is None:
+            if item.star_qualifier is None or item.star_qualifier == col.table:
+                return True
+        elif not item.struct_all and A.canonical(item.expr, scope) == target:
+            return True
+    return False
+
+
+def _synthetic_key_name(sources: list[DataSource]) -> str:
+    """``ROWKEY``, or ``ROWKEY_n`` past any such name a source already uses."""
+    used = []
+    for src in sources:
+        for c in src.schema.columns:
+            if c.name == "ROWKEY":
+                used.append(0)
+            elif c.name.startswith("ROWKEY_") and c.name[7:].isdigit():
+                used.append(int(c.name[7:]))
+    return "ROWKEY" if not used else f"ROWKEY_{max(used) + 1}"
 
 
 _NOT_LITERAL = object()
@@ -725,6 +1152,58 @@ def _literal_value(node: exp.Expression) -> Any:
     return _NOT_LITERAL
 
 
+def _literal_fits(value: Any, want: SqlType) -> bool:
+    """Whether a literal init argument can stand for a parameter of type ``want``."""
+    if value is None:
+        return True
+    b = want.base
+    if b is BaseType.BOOLEAN:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if b is BaseType.INTEGER:
+        return isinstance(value, int) and -(2**31) <= value < 2**31
+    if b is BaseType.BIGINT:
+        return isinstance(value, int)
+    if b in (BaseType.DOUBLE, BaseType.DECIMAL):
+        return isinstance(value, (int, float, Decimal))
+    if b is BaseType.STRING:
+        return isinstance(value, str)
+    return True
+
+
+def _flag(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _map_key_error(c: Column) -> str:
+    return (
+        "Map keys, including types that contain maps, are not supported as they may lead to unexpected "
+        f"behavior due to inconsistent serialization. Key column name: `{c.name}`. Column type: {c.type}. "
+        "See https://github.com/confluentinc/ksql/issues/6621 for more."
+    )
+
+
+def _display_name(node: exp.Expression, scope: Scope, taken: dict[str, SqlType], fallback: str) -> str:
+    """Row key for an aggregate's group-by value or result: its text as ksqlDB prints it, unless
+    that clashes with another column of the aggregate's row."""
+    text = A.aggregate_display(node, scope)
+    return fallback if text in taken else text
+
+
+def _message_sql(node: exp.Expression, joined: bool) -> str:
+    """An expression as error messages show it: single-source column references unqualified."""
+    if joined:
+        return expr_sql(node)
+
+    def fix(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, exp.Column) and n.table:
+            return exp.Column(this=n.this)
+        return n
+
+    return expr_sql(node.copy().transform(fix))
+
+
 def _contains_map(t: SqlType) -> bool:
     if t.base is BaseType.MAP:
         return True
@@ -733,16 +1212,6 @@ def _contains_map(t: SqlType) -> bool:
     if t.base is BaseType.STRUCT:
         return any(_contains_map(ft) for _, ft in t.fields)
     return False
-
-
-def _display(node: exp.Expression, col: exp.Column) -> str:
-    # ksqlDB reports the smallest enclosing non-aggregate expression; keep it simple: the column or call
-    parent = col.parent
-    while parent is not None and not isinstance(parent, exp.Anonymous) and parent is not node:
-        parent = parent.parent
-    if isinstance(parent, exp.Anonymous) and not A.is_aggregate_call(parent):
-        return expr_sql(parent)
-    return col.name
 
 
 def _qualified_sql(node: exp.Expression, scope: Scope, partitioned: bool) -> str:
@@ -764,37 +1233,6 @@ def _qualified_sql(node: exp.Expression, scope: Scope, partitioned: bool) -> str
     return expr_sql(node.copy().transform(fix))
 
 
-def _is_key_ref(node: exp.Expression, use: A.SourceUse, scope: Scope) -> bool:
-    if not isinstance(node, exp.Column):
-        return False
-    keys = use.source.schema.key
-    return len(keys) == 1 and node.name == keys[0].name
-
-
-def _row_key_fn(fn: Callable[[Row], Any]) -> Callable[[Row], tuple[Any, ...]]:
-    return lambda row: (fn(row),)
-
-
-def _prefixed(fn: Callable[[Row], Any], mapping: list[tuple[str, str]]) -> Callable[[Row], Any]:
-    # the compiled join expression reads prefixed names; the right side is keyed before renaming
-    def run(row: Row) -> Any:
-        return fn({new: row.get(old) for old, new in mapping})
-
-    return run
-
-
-def _all_cols(scope: Scope, aliases: list[str], exclude: list[str] | None = None) -> list[str]:
-    ex = set(exclude or [])
-    return [k for (q, _n), k in scope.qualified.items() if q in aliases and k not in ex]
-
-
-def _first_projected(query: nodes.Query, equivalents: list[exp.Expression], scope: Scope) -> exp.Expression:
-    """Among equivalent join-key expressions, the one the projection uses first names the key."""
-    canon = {A.canonical(e, scope): e for e in equivalents}
-    for item in query.select:
-        if item.expr is None:
-            return equivalents[0]
-        c = A.canonical(item.expr, scope)
-        if c in canon:
-            return canon[c]
-    return equivalents[0]
+def _key_display(key: exp.Expression, alias: str) -> str:
+    """How ksqlDB names a key column in messages: its name before the projection."""
+    return key.name if isinstance(key, exp.Column) else alias

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ksql.catalog import DataSource, FormatInfo
 from ksql.errors import KsqlException, SerializationError
 from ksql.expressions import casts
+from ksql.formats.delimited import parse_delimiter
 from ksql.runtime.operators import SinkOp, SourceOp
 from ksql.schema import HEADER, KEY, LogicalSchema
 from ksql.sqltypes import BaseType, SqlType
@@ -44,7 +45,10 @@ class SerdeFactory:
         vf = props.get("VALUE_FORMAT")
         if fmt is not None and (kf is not None or vf is not None):
             which = "KEY_FORMAT" if kf is not None else "VALUE_FORMAT"
-            raise KsqlException(f"Cannot supply both '{which}' and 'FORMAT' properties, as 'FORMAT' sets both key and value formats.\nEither use just 'FORMAT', or use '{which}' and the other one of 'KEY_FORMAT' or 'VALUE_FORMAT'.")
+            raise KsqlException(
+                f"Cannot supply both '{which}' and 'FORMAT' properties, as 'FORMAT' sets both key and value "
+                "formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'."
+            )
         if fmt is not None:
             kf = vf = fmt
         if vf is None:
@@ -74,6 +78,10 @@ class SerdeFactory:
         if d is None and which == "VALUE":
             d = props.get("VALUE_DELIMITER")
         if d is not None:
+            try:
+                parse_delimiter(str(d), f"{which}_DELIMITER")
+            except KsqlException as e:  # a WITH-clause config error: reported at statement preparation
+                raise KsqlException(f"Failed to prepare statement: {e.message}") from e
             out["delimiter"] = d
         return out
 
@@ -229,7 +237,10 @@ class SerdeFactory:
             src_fn = self.timestamp_fn(sink)
             if src_fn is not None:
                 def ts_fn(row: Row, f: Any = src_fn) -> int:
-                    return f(row, 0)
+                    ts = f(row, 0)
+                    if ts < 0:  # Kafka rejects negative record timestamps: the row is dropped
+                        raise KsqlException(f"Invalid negative timestamp: {ts}")
+                    return ts
         return SinkOp(sink.topic, encode_key, value_serde.serialize, [c.name for c in sink.schema.key],
                       [c.name for c in sink.schema.value], None, sink.is_table, ts_fn)
 

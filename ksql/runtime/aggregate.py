@@ -1,8 +1,15 @@
-"""GROUP BY aggregation: unwindowed, tumbling, hopping and session windows, EMIT FINAL.
+"""GROUP BY aggregation: unwindowed, tumbling, hopping and session windows, EMIT FINAL, HAVING.
 
 State per (group key, window) holds the accumulators and the aggregate's timestamp. Over a table
 input a change first undoes the previous row's contribution, then adds the new one; when both land
 in the same group only the final result is emitted, as Kafka Streams does.
+
+Time is the operator's own *observed* stream time: the largest timestamp among the records that
+reached it (records removed by a WHERE clause do not move it). A window closes once it ends at or
+before ``observed - grace``; records for closed windows are dropped.
+
+Emitted changes carry the previous result row in ``old`` when ``send_old`` is set (HAVING needs it
+to tell whether a group leaves the result, Kafka Streams' "send old values").
 """
 
 from __future__ import annotations
@@ -14,10 +21,15 @@ from typing import Any
 from ksql.functions.registry import Udaf
 from ksql.runtime.operators import Operator
 from ksql.runtime.records import Rec
+from ksql.runtime.task import hashable
 from ksql.schema import ROWTIME, WINDOWEND, WINDOWSTART
 from ksql.types import Key, Row
 
 DEFAULT_GRACE_MS = 24 * 3600 * 1000
+
+# store keys of the operator's own bookkeeping (observed time, last emitted close time)
+_META = ("$meta",)
+_SESSIONS = "$sessions"
 
 
 @dataclass
@@ -51,6 +63,15 @@ class Windowing:
         out.reverse()
         return out
 
+    @property
+    def retention(self) -> int:
+        """How long the store keeps a window: explicit RETENTION, else just long enough to close it."""
+        if self.retention_ms is not None:
+            return self.retention_ms
+        if self.kind == "SESSION":
+            return self.gap_ms + self.grace_ms
+        return self.size_ms + self.grace_ms
+
 
 class AggregateOp(Operator):
     def __init__(
@@ -62,6 +83,7 @@ class AggregateOp(Operator):
         window: Windowing | None,
         table_input: bool,
         emit_final: bool = False,
+        send_old: bool = False,
     ) -> None:
         super().__init__()
         self.store_name = store_name
@@ -71,7 +93,9 @@ class AggregateOp(Operator):
         self.window = window
         self.table_input = table_input
         self.emit_final = emit_final
-        self._pending_final: dict[tuple[Key, tuple[int, int]], int] = {}
+        self.send_old = send_old
+        # EMIT FINAL: windows not yet emitted, rebuilt from the store after a restart
+        self._open: dict[Any, dict[Any, Key]] | None = None
 
     # -- helpers ------------------------------------------------------------------------------
     def _group_key(self, row: Row) -> Key | None:
@@ -92,12 +116,11 @@ class AggregateOp(Operator):
         row[ROWTIME] = ts
         return row
 
-    def _emit(self, key: Key, accs: list[Any] | None, window: tuple[int, int] | None, ts: int) -> None:
-        if self.emit_final and window is not None:
-            self._pending_final[(key, window)] = ts
-            return
-        row = None if accs is None else self._result_row(key, accs, window, ts)
-        self.forward(Rec(key, row, ts, window=window))
+    def _old_row(self, key: Key, entry: Any, window: tuple[int, int] | None) -> Row | None:
+        # computed before the accumulators are updated: some aggregates change their state in place
+        if not self.send_old or entry is None:
+            return None
+        return self._result_row(key, entry[0], window, entry[1])
 
     def _add(self, accs: list[Any], row: Row) -> list[Any]:
         return [c.udaf.add(a, *[f(row) for f in c.arg_fns]) for c, a in zip(self.calls, accs, strict=True)]
@@ -107,6 +130,18 @@ class AggregateOp(Operator):
 
     def _initial(self) -> list[Any]:
         return [c.udaf.initial() for c in self.calls]
+
+    def _meta(self) -> dict[str, int]:
+        store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
+        return dict(store.get(_META) or {})
+
+    def _observe(self, ts: int, meta: dict[str, int]) -> int:
+        observed = max(meta.get("observed", ts), ts)
+        meta["observed"] = observed
+        return observed
+
+    def _save_meta(self, meta: dict[str, int]) -> None:
+        self.ctx.store(self.store_name).put(_META, meta)  # type: ignore[union-attr]
 
     # -- processing ---------------------------------------------------------------------------
     def process(self, rec: Rec, port: int = 0) -> None:
@@ -127,11 +162,12 @@ class AggregateOp(Operator):
             return
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
         entry = store.get((key, None))
-        accs, agg_ts = (entry if entry is not None else (self._initial(), rec.ts))
+        old = self._old_row(key, entry, None)
+        accs, agg_ts = entry if entry is not None else (self._initial(), rec.ts)
         accs = self._add(accs, rec.row)
         ts = max(agg_ts, rec.ts)
         store.put((key, None), (accs, ts))
-        self._emit(key, accs, None, ts)
+        self.forward(Rec(key, self._result_row(key, accs, None, ts), ts, old=old))
 
     def _process_table(self, rec: Rec) -> None:
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
@@ -140,20 +176,23 @@ class AggregateOp(Operator):
         if old_key is not None:
             entry = store.get((old_key, None))
             if entry is not None:
+                old = self._old_row(old_key, entry, None)
                 accs, agg_ts = entry
                 accs = self._undo(accs, rec.old)  # type: ignore[arg-type]
                 ts = max(agg_ts, rec.ts)
                 store.put((old_key, None), (accs, ts))
                 if old_key != new_key:
-                    self._emit(old_key, accs, None, ts)
+                    self.forward(Rec(old_key, self._result_row(old_key, accs, None, ts), ts, old=old))
         if new_key is not None:
             entry = store.get((new_key, None))
+            old = self._old_row(new_key, entry, None)
             accs, agg_ts = entry if entry is not None else (self._initial(), rec.ts)
             accs = self._add(accs, rec.row)  # type: ignore[arg-type]
             ts = max(agg_ts, rec.ts)
             store.put((new_key, None), (accs, ts))
-            self._emit(new_key, accs, None, ts)
+            self.forward(Rec(new_key, self._result_row(new_key, accs, None, ts), ts, old=old))
 
+    # -- tumbling and hopping windows -----------------------------------------------------------
     def _process_windowed(self, rec: Rec) -> None:
         if rec.row is None:
             return
@@ -163,18 +202,77 @@ class AggregateOp(Operator):
         w = self.window
         assert w is not None
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
-        stream_time = self.ctx.stream_time  # type: ignore[union-attr]
+        meta = self._meta()
+        close = self._observe(rec.ts, meta) - w.grace_ms
         for window in w.windows_for(rec.ts):
-            if window[1] <= stream_time - w.grace_ms:
-                self.ctx.log_error(f"Skipping record for expired window {window}")  # type: ignore[union-attr]
+            if window[1] <= close:
+                self.ctx.log_error(  # type: ignore[union-attr]
+                    f"Skipping record for expired window. timestamp=[{rec.ts}] window=[{window[0]},{window[1]}) "
+                    f"expiration=[{close}]"
+                )
                 continue
             entry = store.get((key, window))
-            accs, agg_ts = entry if entry is not None else (self._initial(), rec.ts)
+            old = self._old_row(key, entry, window)
+            if entry is None:
+                accs, ts = self._initial(), rec.ts
+            else:
+                accs, ts = entry[0], max(entry[1], rec.ts)
             accs = self._add(accs, rec.row)
-            ts = max(agg_ts, rec.ts)
-            store.put((key, window), (accs, ts))
-            self._emit(key, accs, window, ts)
+            store.put((key, window), (accs, ts, key, window))
+            meta["max_start"] = max(meta.get("max_start", window[0]), window[0])
+            if self.emit_final:
+                self._open_windows().setdefault(window[0], {})[hashable(key)] = key
+            else:
+                self.forward(Rec(key, self._result_row(key, accs, window, ts), ts, old=old, window=window))
+        if self.emit_final:
+            self._emit_closed_windows(meta, close)
+        self._save_meta(meta)
 
+    def _open_windows(self) -> dict[Any, dict[Any, Key]]:
+        """EMIT FINAL bookkeeping: window start (or ``_SESSIONS``) -> group keys with windows not yet
+        emitted. Rebuilt from the store after a restart."""
+        if self._open is None:
+            self._open = {}
+            store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
+            session = self.window is not None and self.window.kind == "SESSION"
+            for _, value in store.items():
+                if not isinstance(value, tuple):
+                    continue
+                if session and len(value) == 3 and value[0] == _SESSIONS:
+                    self._open.setdefault(_SESSIONS, {})[hashable(value[1])] = value[1]
+                elif not session and len(value) == 4:
+                    _accs, _ts, key, window = value
+                    self._open.setdefault(window[0], {})[hashable(key)] = key
+        return self._open
+
+    def _emit_closed_windows(self, meta: dict[str, int], close: int) -> None:
+        w = self.window
+        assert w is not None
+        last = meta.get("last_close")
+        if last is not None and last >= close:
+            return
+        upper = close - w.size_ms  # the latest window start that is closed
+        if upper < 0:
+            return
+        lower = -1 if last is None else last - w.size_ms
+        # the store has already dropped windows older than its retention
+        first = max(lower + 1, meta.get("max_start", 0) - w.retention)
+        store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
+        index = self._open_windows()
+        for start in sorted(s for s in index if s <= upper):
+            keys = index.pop(start)
+            for key in keys.values():
+                window = (start, start + w.size_ms)
+                entry = store.get((key, window))
+                if entry is None:
+                    continue
+                if start >= first:
+                    accs, ts = entry[0], entry[1]
+                    self.forward(Rec(key, self._result_row(key, accs, window, ts), ts, window=window))
+                store.delete((key, window))
+        meta["last_close"] = close
+
+    # -- session windows ----------------------------------------------------------------------
     def _process_session(self, rec: Rec) -> None:
         if rec.row is None:
             return
@@ -185,56 +283,83 @@ class AggregateOp(Operator):
         assert w is not None
         ts = rec.ts
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
-        stream_time = self.ctx.stream_time  # type: ignore[union-attr]
-        if ts + w.gap_ms < stream_time - w.grace_ms and ts < stream_time - w.grace_ms:
-            self.ctx.log_error("Skipping record for expired session")  # type: ignore[union-attr]
-            return
-        sessions: list[tuple[int, int]] = store.get((key, "sessions")) or []
-        start, end = ts, ts
-        merged_accs = self._initial()
-        agg_ts = ts
-        keep: list[tuple[int, int]] = []
-        merged: list[tuple[int, int]] = []
+        meta = self._meta()
+        close = self._observe(ts, meta) - w.grace_ms - w.gap_ms
+        listed = store.get((key, _SESSIONS))
+        sessions: list[tuple[int, int]] = list(listed[2]) if listed is not None else []
+        # sessions past the store's retention are gone: they neither merge nor come back
+        expired_before = meta.get("max_end", ts) - w.retention
+        live = [s for s in sessions if s[1] >= expired_before]
         for s in sessions:
-            if s[1] + w.gap_ms >= ts and s[0] - w.gap_ms <= ts:
-                merged.append(s)
-            else:
-                keep.append(s)
-        for s in merged:
-            accs, s_ts = store.get((key, s))
-            merged_accs = [c.udaf.merge(a, b) for c, a, b in zip(self.calls, merged_accs, accs, strict=True)]
-            agg_ts = max(agg_ts, s_ts)
-            start, end = min(start, s[0]), max(end, s[1])
-            store.delete((key, s))
-            if s != (start, end) or True:
-                self._emit(key, None, s, s_ts)
-        merged_accs = self._add(merged_accs, rec.row)
-        window = (start, end)
-        store.put((key, window), (merged_accs, agg_ts))
-        keep.append(window)
-        keep.sort()
-        store.put((key, "sessions"), keep)
-        if self.emit_final:
-            for s in merged:
-                self._pending_final.pop((key, s), None)
-        self._emit(key, merged_accs, window, agg_ts)
-
-    def on_stream_time(self, stream_time: int) -> None:
-        if not self._pending_final:
+            if s[1] < expired_before:
+                store.delete((key, s))
+        merged = [s for s in live if s[1] + w.gap_ms >= ts and s[0] - w.gap_ms <= ts]
+        start = min([ts] + [s[0] for s in merged])
+        end = max([ts] + [s[1] for s in merged])
+        if end < close:
+            self.ctx.log_error(  # type: ignore[union-attr]
+                f"Skipping record for expired session. timestamp=[{ts}] window=[{start},{end}] "
+                f"expiration=[{close}]"
+            )
+            if len(live) != len(sessions):
+                store.put((key, _SESSIONS), (_SESSIONS, key, live))
+            self._save_meta(meta)
             return
-        w = self.window
-        assert w is not None
+        accs = self._initial()
+        for s in merged:
+            s_accs = store.get((key, s))[0]
+            accs = [c.udaf.merge(a, b) for c, a, b in zip(self.calls, accs, s_accs, strict=True)]
+        accs = self._add(accs, rec.row)
+        for s in merged:
+            entry = store.get((key, s))
+            store.delete((key, s))
+            if not self.emit_final:
+                old = self._old_row(key, entry, s)
+                self.forward(Rec(key, None, s[1], old=old, window=s))
+        window = (start, end)
+        store.put((key, window), (accs, end, key, window))
+        keep = sorted([s for s in live if s not in merged] + [window])
+        store.put((key, _SESSIONS), (_SESSIONS, key, keep))
+        meta["max_end"] = max(meta.get("max_end", end), end)
+        if self.emit_final:
+            self._open_windows().setdefault(_SESSIONS, {})[hashable(key)] = key
+            self._emit_closed_sessions(meta, close)
+        else:
+            self.forward(Rec(key, self._result_row(key, accs, window, end), end, window=window))
+        self._save_meta(meta)
+
+    def _emit_closed_sessions(self, meta: dict[str, int], close: int) -> None:
+        last = meta.get("last_close")
+        if last is not None and last >= close:
+            return
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
-        closed = [
-            (k, win) for (k, win) in self._pending_final
-            if win[1] + (w.gap_ms if w.kind == "SESSION" else 0) + w.grace_ms <= stream_time
-            or (w.kind != "SESSION" and win[1] + w.grace_ms <= stream_time)
-        ]
-        closed.sort(key=lambda kw: (kw[1][1], kw[1][0]))
-        for k, win in closed:
-            ts = self._pending_final.pop((k, win))
-            entry = store.get((k, win))
-            if entry is None:
-                continue
-            accs, agg_ts = entry
-            self.forward(Rec(k, self._result_row(k, accs, win, agg_ts), agg_ts, window=win))
+        owners = self._open_windows().get(_SESSIONS, {})
+        out: list[tuple[tuple[int, int], Key, Any]] = []
+        for key in owners.values():
+            listed = store.get((key, _SESSIONS))
+            for s in listed[2] if listed is not None else []:
+                if s[1] < close and (last is None or s[1] >= last):
+                    out.append((s, key, store.get((key, s))))
+        out.sort(key=lambda e: (e[0][1], e[0][0]))
+        for s, key, entry in out:
+            if entry is not None:
+                self.forward(Rec(key, self._result_row(key, entry[0], s, entry[1]), entry[1], window=s))
+        meta["last_close"] = close
+
+
+class HavingOp(Operator):
+    """HAVING over an aggregate's changes: a group that stops matching becomes a tombstone; one that
+    did not match before and still does not produces nothing."""
+
+    def __init__(self, predicate: Callable[[Row], Any]) -> None:
+        super().__init__()
+        self.predicate = predicate
+
+    def process(self, rec: Rec, port: int = 0) -> None:
+        p = self.predicate
+        new_ok = rec.row is not None and p(rec.row) is True
+        old_ok = rec.old is not None and p(rec.old) is True
+        if new_ok:
+            self.forward(rec.with_(old=rec.old if old_ok else None))
+        elif old_ok:
+            self.forward(rec.with_(row=None))

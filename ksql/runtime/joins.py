@@ -1,8 +1,15 @@
 """Joins: stream-stream (windowed), stream-table, table-table and foreign-key table-table.
 
-Both inputs arrive already keyed by the join key with rows whose column names carry the source
-alias prefix (``L_ID``); the joined row is the union of the two sides' columns, the missing side
-filled with nulls. Port 0 is the left input, port 1 the right.
+Both inputs arrive keyed by the join key, with rows whose column names carry the source alias
+prefix (``L_ID``); the joined row is the union of the two sides' columns, the missing side filled
+with nulls. Port 0 is the left input, port 1 the right. The output key is the join key (the left
+table's key for foreign-key joins); windowed inputs match on key and window, and the output
+carries the left record's window.
+
+Semantics follow Kafka Streams, which ksqlDB runs on: only the stream side of a stream-table join
+triggers output; table-table joins emit the new joined row (or a tombstone) per change; a
+stream-stream join buffers each side for its join window plus grace, and with an explicit GRACE
+PERIOD holds unmatched outer rows back until their window closes.
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from typing import Any
 
 from ksql.runtime.operators import Operator
 from ksql.runtime.records import Rec
+from ksql.schema import ROWTIME
 from ksql.types import Key, Row
 
-DEFAULT_GRACE_MS = 24 * 3600 * 1000
+DEFAULT_RETENTION_MS = 24 * 3600 * 1000  # join windows without GRACE keep 24h (Kafka Streams' legacy default)
 
 
 def _merge(left: Row | None, right: Row | None, left_nulls: Row, right_nulls: Row) -> Row:
@@ -23,33 +31,73 @@ def _merge(left: Row | None, right: Row | None, left_nulls: Row, right_nulls: Ro
     return out
 
 
+def _null_key(key: Key) -> bool:
+    return not key or all(k is None for k in key)
+
+
+def match_key(rec: Rec, window_kind: str | None) -> Any:
+    """What two records must share to join: the key, plus the window for windowed sources.
+
+    Time windows serialize only their start, so records of windows with different ends but the
+    same start still match; session windows carry both bounds."""
+    if window_kind is None or rec.window is None:
+        return rec.key
+    if window_kind == "SESSION":
+        return (rec.key, rec.window)
+    return (rec.key, rec.window[0])
+
+
 class _JoinBase(Operator):
     def __init__(
         self,
         kind: str,
         left_columns: list[str],
         right_columns: list[str],
-        key_fn: Callable[[Key, Row], Key] | None = None,
+        store_name: str,
+        window_kind: str | None = None,
+        key_column: str | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind  # INNER | LEFT | RIGHT | FULL
         self.left_nulls = dict.fromkeys(left_columns)
         self.right_nulls = dict.fromkeys(right_columns)
-        self.key_fn = key_fn  # computes the output key (e.g. a synthetic ROWKEY)
+        self.store_name = store_name
+        self.window_kind = window_kind
+        # the final join writes its key into the row so the projection can select it
+        self.key_column = key_column
 
-    def _out(self, key: Key, left: Row | None, right: Row | None, ts: int, window: Any = None) -> None:
+    def _preserves(self, port: int) -> bool:
+        """Whether rows of this input survive without a match (outer side)."""
+        if port == 0:
+            return self.kind in ("LEFT", "FULL")
+        return self.kind in ("RIGHT", "FULL")
+
+    def _row(self, key: Key, left: Row | None, right: Row | None, ts: int) -> Row:
         row = _merge(left, right, self.left_nulls, self.right_nulls)
-        out_key = self.key_fn(key, row) if self.key_fn is not None else key
-        self.forward(Rec(out_key, row, ts, window=window))
+        row[ROWTIME] = ts
+        if self.key_column is not None:
+            row[self.key_column] = key[0] if key else None
+        return row
 
-    def _tombstone(self, key: Key, ts: int, left: Row | None = None, right: Row | None = None) -> None:
-        out_key = key
-        if self.key_fn is not None:
-            out_key = self.key_fn(key, _merge(left, right, self.left_nulls, self.right_nulls))
-        self.forward(Rec(out_key, None, ts))
+    def _out(self, key: Key, left: Row | None, right: Row | None, ts: int, window: Any = None,
+             old: Row | None = None) -> Row:
+        row = self._row(key, left, right, ts)
+        self.forward(Rec(key, row, ts, old=old, window=window))
+        return row
+
+    def _tombstone(self, key: Key, ts: int, window: Any = None, old: Row | None = None) -> None:
+        self.forward(Rec(key, None, ts, old=old, window=window))
 
 
 class StreamStreamJoinOp(_JoinBase):
+    """Windowed join of two streams: left at t matches right in [t - before, t + after].
+
+    Each side's records are kept for ``before + after + grace``; a fetch never returns records
+    older than the other side's retention. Without a grace period (legacy join windows) an
+    unmatched outer record is emitted at once; with one, it waits in an outer buffer until stream
+    time passes its window end plus grace, and is dropped if a match arrives first.
+    """
+
     def __init__(
         self,
         kind: str,
@@ -59,183 +107,215 @@ class StreamStreamJoinOp(_JoinBase):
         after_ms: int,
         grace_ms: int | None,
         store_name: str,
-        key_fn: Callable[[Key, Row], Key] | None = None,
+        window_kind: str | None = None,
+        key_column: str | None = None,
     ) -> None:
-        super().__init__(kind, left_columns, right_columns, key_fn)
+        super().__init__(kind, left_columns, right_columns, store_name, window_kind, key_column)
         self.before = before_ms
         self.after = after_ms
-        self.grace = grace_ms
-        self.store_name = store_name
-        # With an explicit grace period, unmatched outer rows wait for the window to close
-        # instead of being emitted at once (no spurious null-padded results).
         self.deferred = grace_ms is not None
-        self._pending: list[tuple[int, int, Key, Row, int]] = []  # (close_at, side, key, row, ts)
-
-    def process(self, rec: Rec, port: int = 0) -> None:
-        if rec.row is None or any(k is None for k in rec.key):
-            return
-        ctx = self.ctx
-        assert ctx is not None
-        store = ctx.store(self.store_name)
-        stream_time = ctx.stream_time
-        grace = self.grace if self.grace is not None else DEFAULT_GRACE_MS
-        ts = rec.ts
-        if ts < stream_time - (self.before + self.after + grace) and self.grace is not None:
-            ctx.log_error("Skipping late record for stream-stream join")
-            return
-        this_side, other_side = (port, 1 - port)
-        # window on the other side: left at t matches right in [t - before, t + after]
-        if port == 0:
-            lo, hi = ts - self.before, ts + self.after
+        size = before_ms + after_ms
+        if grace_ms is None:
+            self.grace = max(DEFAULT_RETENTION_MS, size) - size
         else:
-            lo, hi = ts - self.after, ts + self.before
-        others = store.get((other_side, rec.key)) or []
-        matched = False
-        for i, (ots, orow, _joined) in enumerate(others):
-            if lo <= ots <= hi:
-                matched = True
-                others[i] = (ots, orow, True)
-                left, right = (rec.row, orow) if port == 0 else (orow, rec.row)
-                self._out(rec.key, left, right, max(ts, ots))
-        if matched:
-            store.put((other_side, rec.key), others)
-        mine = store.get((this_side, rec.key)) or []
-        mine.append((ts, rec.row, matched))
-        # drop what can no longer join
-        horizon = max(stream_time, ts) - (self.before + self.after + grace)
-        mine = [m for m in mine if m[0] >= horizon]
-        store.put((this_side, rec.key), mine)
-        outer_this = (port == 0 and self.kind in ("LEFT", "FULL")) or (port == 1 and self.kind in ("RIGHT", "FULL"))
-        if not matched and outer_this:
-            if self.deferred:
-                close_at = ts + (self.after if port == 0 else self.before) + grace
-                self._pending.append((close_at, port, rec.key, rec.row, ts))
-            else:
-                left, right = (rec.row, None) if port == 0 else (None, rec.row)
-                self._out(rec.key, left, right, ts)
+            self.grace = grace_ms
+        self.retention = size + self.grace
 
-    def on_stream_time(self, stream_time: int) -> None:
-        if not self._pending:
-            return
+    # state: ("buf", side, mkey) -> [(ts, key, row, window)], ("obs", side) -> observed time,
+    # "time" -> shared stream time, "outer" -> [(ts, side, mkey, key, row, window)], "min" -> min outer ts
+    def process(self, rec: Rec, port: int = 0) -> None:
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
-        still: list[tuple[int, int, Key, Row, int]] = []
-        for item in self._pending:
-            close_at, side, key, row, ts = item
-            if close_at > stream_time:
-                still.append(item)
+        ts = rec.ts
+        stream_time = max(store.get("time") or -(2**62), ts)
+        store.put("time", stream_time)
+        if rec.row is None or _null_key(rec.key):
+            return
+        mk = match_key(rec, self.window_kind)
+        other = 1 - port
+        # this side's window store (records older than its retention are not kept)
+        observed = max(store.get(("obs", port)) or -(2**62), ts)
+        store.put(("obs", port), observed)
+        if ts >= observed - self.retention + 1:
+            buf = [e for e in store.get(("buf", port, mk)) or [] if e[0] >= observed - self.retention + 1]
+            buf.append((ts, rec.key, rec.row, rec.window))
+            store.put(("buf", port, mk), buf)
+
+        before, after = (self.before, self.after) if port == 0 else (self.after, self.before)
+        if self.deferred and ts == stream_time:
+            self._emit_closed(store, port, stream_time)
+
+        lo, hi = max(0, ts - before), max(0, ts + after)
+        other_observed = store.get(("obs", other))
+        if other_observed is not None:
+            lo = max(lo, other_observed - self.retention + 1)
+        matched = False
+        for ots, _okey, orow, _owin in sorted(store.get(("buf", other, mk)) or [], key=lambda e: e[0]):
+            if not lo <= ots <= hi:
                 continue
-            entries = store.get((side, key)) or []
-            joined = any(e[0] == ts and e[1] is row and e[2] for e in entries)
-            if not joined:
-                left, right = (row, None) if side == 0 else (None, row)
-                self._out(key, left, right, ts)
-        self._pending = still
+            matched = True
+            if self.deferred:
+                self._drop_pending(store, other, mk, ots)
+            left, right = (rec.row, orow) if port == 0 else (orow, rec.row)
+            self._out(rec.key, left, right, max(ts, ots), rec.window if port == 0 else _owin)
+        if matched or not self._preserves(port):
+            return
+        if not self.deferred or hi < stream_time:
+            left, right = (rec.row, None) if port == 0 else (None, rec.row)
+            self._out(rec.key, left, right, ts, rec.window)
+            return
+        pending = store.get("outer") or []
+        pending.append((ts, port, mk, rec.key, rec.row, rec.window))
+        store.put("outer", pending)
+        low = store.get("min")
+        store.put("min", ts if low is None else min(low, ts))
+
+    def _drop_pending(self, store: Any, side: int, mk: Any, ts: int) -> None:
+        pending = store.get("outer")
+        if not pending:
+            return
+        kept = [p for p in pending if not (p[1] == side and p[0] == ts and p[2] == mk)]
+        if len(kept) != len(pending):
+            store.put("outer", kept)
+
+    def _emit_closed(self, store: Any, port: int, stream_time: int) -> None:
+        """Emit held-back outer rows whose window closed (Kafka Streams checks on each record)."""
+        pending = store.get("outer")
+        if not pending:
+            return
+        lookback = self.before if port == 0 else self.after
+        after = self.after if port == 0 else self.before
+        low = store.get("min")
+        if low is not None and low >= stream_time - lookback - self.grace:
+            return
+        # the buffer is ordered by timestamp, then side (right first), then key
+        pending = sorted(pending, key=lambda p: (p[0], 1 if p[1] == 0 else 0, _sort_key(p[3])))
+        emitted = 0
+        for ts, side, _mk, key, row, window in pending:
+            store.put("min", ts)
+            if ts + after + self.grace >= stream_time:
+                break
+            left, right = (row, None) if side == 0 else (None, row)
+            self._out(key, left, right, ts, window)
+            emitted += 1
+        rest = pending[emitted:]
+        store.put("outer", rest)
+        if not rest:
+            store.put("min", None)
 
 
 class StreamTableJoinOp(_JoinBase):
     """Port 0: the stream; port 1: the table's changes (kept, never emitted)."""
 
-    def __init__(self, kind: str, left_columns: list[str], right_columns: list[str], store_name: str,
-                 key_fn: Callable[[Key, Row], Key] | None = None) -> None:
-        super().__init__(kind, left_columns, right_columns, key_fn)
-        self.store_name = store_name
-
     def process(self, rec: Rec, port: int = 0) -> None:
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
+        if _null_key(rec.key):
+            return
+        mk = match_key(rec, self.window_kind)
         if port == 1:
             if rec.row is None:
-                store.delete(rec.key)
+                store.delete(mk)
             else:
-                store.put(rec.key, rec.row)
+                store.put(mk, rec.row)
             return
-        if rec.row is None or any(k is None for k in rec.key):
+        if rec.row is None:
             return
-        right = store.get(rec.key)
+        right = store.get(mk)
         if right is None and self.kind == "INNER":
             return
-        self._out(rec.key, rec.row, right, rec.ts)
+        self._out(rec.key, rec.row, right, rec.ts, rec.window)
 
 
 class TableTableJoinOp(_JoinBase):
-    def __init__(self, kind: str, left_columns: list[str], right_columns: list[str], store_name: str,
-                 key_fn: Callable[[Key, Row], Key] | None = None) -> None:
-        super().__init__(kind, left_columns, right_columns, key_fn)
-        self.store_name = store_name
+    """Primary-key join of two tables, as Kafka Streams' KTable-KTable joins.
+
+    An update of one side looks up the other side's current row. A side whose rows survive
+    without a match (left of LEFT, right of RIGHT, both of FULL) emits the new joined row, or a
+    tombstone when it was deleted; the other side only emits while the preserved side has a row.
+    The result timestamp is the later of the two rows'. ``old`` carries the previous result.
+    """
 
     def process(self, rec: Rec, port: int = 0) -> None:
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
-        key = rec.key
-        if any(k is None for k in key):
+        if _null_key(rec.key):
             return
-        this_entry = store.get((port, key))
-        other_entry = store.get((1 - port, key))
-        if rec.row is None:
-            if this_entry is None:
-                return
-            store.delete((port, key))
-        else:
-            store.put((port, key), (rec.row, rec.ts))
-        other_row, other_ts = other_entry if other_entry is not None else (None, rec.ts)
-        ts = max(rec.ts, other_ts) if other_entry is not None else rec.ts
+        mk = match_key(rec, self.window_kind)
+        old = store.get((port, mk))
+        other = store.get((1 - port, mk))
         new = rec.row
-        left, right = (new, other_row) if port == 0 else (other_row, new)
-        kind = self.kind
-        outer_this = (port == 0 and kind in ("LEFT", "FULL")) or (port == 1 and kind in ("RIGHT", "FULL"))
-        outer_other = (port == 0 and kind in ("RIGHT", "FULL")) or (port == 1 and kind in ("LEFT", "FULL"))
-        if new is not None:
-            if other_row is not None or outer_this:
-                self._out(key, left, right, ts)
-            elif this_entry is not None and other_row is None and not outer_this:
-                pass
+        if new is None:
+            if old is not None:
+                store.delete((port, mk))
+        else:
+            store.put((port, mk), (new, rec.ts))
+        other_row = other[0] if other is not None else None
+        ts = max(rec.ts, other[1]) if other is not None else rec.ts
+        this_kept, other_kept = self._preserves(port), self._preserves(1 - port)
+        if other_row is None and not this_kept:
             return
-        # this side was deleted
-        if other_row is not None and outer_other:
-            self._out(key, left, right, ts)
-        elif other_row is not None or outer_this:
-            old_left, old_right = (this_entry[0], other_row) if port == 0 else (other_row, this_entry[0])
-            self._tombstone(key, ts, old_left, old_right)
+        if other_row is None and new is None and old is None:
+            return
+        if new is None and not (other_kept and other_row is not None):
+            result = None
+        else:
+            result = (new, other_row) if port == 0 else (other_row, new)
+        prev = store.get(("out", mk))
+        if result is None:
+            store.delete(("out", mk))
+            self._tombstone(rec.key, ts, rec.window, prev)
+            return
+        row = self._out(rec.key, result[0], result[1], ts, rec.window, prev)
+        store.put(("out", mk), row)
 
 
 class ForeignKeyJoinOp(_JoinBase):
-    """Left table joined to the right table on ``fk(left row) = right key``. Output key: left key."""
+    """Left table joined to the right table on ``fk(left row) = right key``. Output key: left key.
+
+    A left change (re)subscribes its row to the right key it now points at; a right change
+    re-joins every left row subscribed to it. An inner join emits a tombstone when a left row
+    that existed before loses its match.
+    """
 
     def __init__(self, kind: str, left_columns: list[str], right_columns: list[str], store_name: str,
-                 fk_fn: Callable[[Row], Any]) -> None:
-        super().__init__(kind, left_columns, right_columns)
-        self.store_name = store_name
+                 fk_fn: Callable[[Row], Any], key_column: str | None = None) -> None:
+        super().__init__(kind, left_columns, right_columns, store_name, None, key_column)
         self.fk_fn = fk_fn
 
     def process(self, rec: Rec, port: int = 0) -> None:
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
         if port == 0:
-            key = rec.key
-            prev = store.get((0, key))
-            if prev is not None:
-                prev_fk = prev[2]
-                idx = store.get((2, prev_fk)) or set()
-                idx.discard(key)
-                store.put((2, prev_fk), idx)
-            if rec.row is None:
-                if prev is None:
-                    return
-                store.delete((0, key))
-                self.forward(Rec(key, None, rec.ts))
+            self._left(store, rec)
+        else:
+            self._right(store, rec)
+
+    def _left(self, store: Any, rec: Rec) -> None:
+        key = rec.key
+        prev = store.get((0, key))
+        if prev is not None:
+            idx = set(store.get((2, prev[2])) or ())
+            idx.discard(key)
+            store.put((2, prev[2]), idx)
+        if rec.row is None:
+            if prev is None:
                 return
-            fk = self.fk_fn(rec.row)
-            fk_key = (fk,)
-            store.put((0, key), (rec.row, rec.ts, fk_key))
-            idx = store.get((2, fk_key)) or set()
+            store.delete((0, key))
+            self._tombstone(key, rec.ts)
+            return
+        fk = self.fk_fn(rec.row)
+        fk_key = (fk,)
+        store.put((0, key), (rec.row, rec.ts, fk_key))
+        if fk is not None:
+            idx = set(store.get((2, fk_key)) or ())
             idx.add(key)
             store.put((2, fk_key), idx)
-            right = store.get((1, fk_key)) if fk is not None else None
-            if right is not None:
-                self._out(key, rec.row, right[0], max(rec.ts, right[1]))
-            elif self.kind == "LEFT":
-                self._out(key, rec.row, None, rec.ts)
-            elif prev is not None:
-                self.forward(Rec(key, None, rec.ts))
-            return
-        # right side change: re-join every left row pointing at this key
+        right = store.get((1, fk_key)) if fk is not None else None
+        if right is not None:
+            self._out(key, rec.row, right[0], max(rec.ts, right[1]))
+        elif self.kind == "LEFT":
+            self._out(key, rec.row, None, rec.ts)
+        elif prev is not None:
+            self._tombstone(key, rec.ts)
+
+    def _right(self, store: Any, rec: Rec) -> None:
         rkey = rec.key
         if rec.row is None:
             if store.get((1, rkey)) is None:
@@ -243,7 +323,7 @@ class ForeignKeyJoinOp(_JoinBase):
             store.delete((1, rkey))
         else:
             store.put((1, rkey), (rec.row, rec.ts))
-        for lkey in sorted(store.get((2, rkey)) or set(), key=repr):
+        for lkey in sorted(store.get((2, rkey)) or (), key=_sort_key):
             left = store.get((0, lkey))
             if left is None:
                 continue
@@ -252,11 +332,25 @@ class ForeignKeyJoinOp(_JoinBase):
             elif self.kind == "LEFT":
                 self._out(lkey, left[0], None, rec.ts)
             else:
-                self.forward(Rec(lkey, None, rec.ts))
+                self._tombstone(lkey, rec.ts)
+
+
+def _sort_key(key: Any) -> tuple[Any, ...]:
+    """Orders keys as their values do where comparable (numbers, strings), else by text."""
+    if isinstance(key, tuple):
+        return tuple(_sort_key(k) for k in key)
+    if isinstance(key, bool) or key is None:
+        return (2, repr(key))
+    if isinstance(key, (int, float)):
+        return (0, key)
+    if isinstance(key, str):
+        return (1, key)
+    return (2, repr(key))
 
 
 class PrefixOp(Operator):
-    """Renames a side's columns to the join's qualified names (``L_ID``) and re-keys it."""
+    """Renames a source's columns to the join's qualified names (``L_ID``) and, when the join
+    expression is not the source's key, re-keys the record by it (computed on the renamed row)."""
 
     def __init__(self, mapping: list[tuple[str, str]], key_fn: Callable[[Row], Key] | None) -> None:
         super().__init__()
@@ -270,11 +364,59 @@ class PrefixOp(Operator):
 
     def process(self, rec: Rec, port: int = 0) -> None:
         row = self._rename(rec.row)
-        old = self._rename(rec.old)
         key = rec.key
         if self.key_fn is not None:
-            src = rec.row if rec.row is not None else rec.old
-            if src is None:
+            if row is None:
+                return  # a repartitioned stream drops tombstones
+            key = self.key_fn(row)
+        self.forward(rec.with_(key=key, row=row, old=None))
+
+
+class RekeyJoinInputOp(Operator):
+    """Re-keys the result of an earlier join by the next join's expression.
+
+    For a table input the previous row of each input key is remembered so that a change moving
+    a row to another join key retracts it from the old one."""
+
+    def __init__(self, key_fn: Callable[[Row], Key], is_table: bool, store_name: str) -> None:
+        super().__init__()
+        self.key_fn = key_fn
+        self.is_table = is_table
+        self.store_name = store_name
+
+    def process(self, rec: Rec, port: int = 0) -> None:
+        if not self.is_table:
+            if rec.row is None:
                 return
-            key = self.key_fn(src)
-        self.forward(rec.with_(key=key, row=row, old=old))
+            self.forward(rec.with_(key=self.key_fn(rec.row), old=None))
+            return
+        store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
+        prev_key = store.get(rec.key)
+        if rec.row is None:
+            if prev_key is None:
+                return
+            store.delete(rec.key)
+            self.forward(rec.with_(key=prev_key, old=None))
+            return
+        new_key = self.key_fn(rec.row)
+        if prev_key is not None and prev_key != new_key:
+            self.forward(Rec(prev_key, None, rec.ts, window=rec.window))
+        store.put(rec.key, new_key)
+        self.forward(rec.with_(key=new_key, old=None))
+
+
+class JoinedTableFilterOp(Operator):
+    """WHERE over a table-table join: a row that stops matching becomes a tombstone, but only if
+    a row for that key was emitted before (the join supplies the previous result as ``old``)."""
+
+    def __init__(self, predicate: Callable[[Row], Any]) -> None:
+        super().__init__()
+        self.predicate = predicate
+
+    def process(self, rec: Rec, port: int = 0) -> None:
+        new_ok = rec.row is not None and self.predicate(rec.row) is True
+        old_ok = rec.old is not None and self.predicate(rec.old) is True
+        if new_ok:
+            self.forward(rec.with_(old=rec.old if old_ok else None))
+        elif old_ok:
+            self.forward(rec.with_(row=None, old=rec.old))

@@ -93,8 +93,8 @@ class SourceOp(Operator):
             except Exception as e:
                 ctx.log_deserialization_error(self.topic, "value", e)
                 return
-        if values is None and not self.is_table:
-            return  # streams drop records with a null value
+        # a stream record with a null value flows on as a null row: projections pass it through
+        # (a null value downstream), filters, joins, aggregations and table functions drop it
         ts = r.timestamp
         if values is None:
             row = None
@@ -190,19 +190,45 @@ class ProjectOp(Operator):
 class RekeyOp(Operator):
     """PARTITION BY / implicit repartition: computes the new key from the row."""
 
-    def __init__(self, key_fns: list[Callable[[Row], Any]], key_names: list[str]) -> None:
+    def __init__(self, key_fns: list[Callable[[Row], Any]], key_names: list[str],
+                 input_key_names: list[str] | None = None) -> None:
         super().__init__()
         self.key_fns = key_fns
         self.key_names = key_names
+        self.input_key_names = input_key_names or []  # the input's key columns, as the row names them
 
     def process(self, rec: Rec, port: int = 0) -> None:
         if rec.row is None:
+            # a stream's null value keeps flowing; its new key holds the expressions that read
+            # key columns only (the others have no value to read: NULL)
+            self.forward(rec.with_(key=tuple(self._from_key(f, rec.key) for f in self.key_fns), old=None))
             return
         key = tuple(f(rec.row) for f in self.key_fns)
         row = dict(rec.row)
         for n, v in zip(self.key_names, key, strict=True):
             row[n] = v
         self.forward(rec.with_(key=key, row=row, old=None))
+
+    def _from_key(self, fn: Callable[[Row], Any], key: tuple[Any, ...]) -> Any:
+        row = _ReadTracker(zip(self.input_key_names, key, strict=False))
+        value = fn(row)
+        return value if row.read <= row.keys() else None
+
+
+class _ReadTracker(dict[str, Any]):
+    """A row that remembers which columns an expression read."""
+
+    def __init__(self, items: Any) -> None:
+        super().__init__(items)
+        self.read: set[str] = set()
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.read.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name: str) -> Any:
+        self.read.add(name)
+        return super().__getitem__(name)
 
 
 class FlatMapOp(Operator):
@@ -273,8 +299,8 @@ class SinkOp(Operator):
             key = tuple(row.get(n) for n in self.key_names) if self.key_names else ()
         else:
             key = rec.key if len(rec.key) == len(self.key_names) else tuple(rec.key[: len(self.key_names)])
-            if not self.is_table:
-                return
+            if len(key) < len(self.key_names):
+                key = key + (None,) * (len(self.key_names) - len(key))
         ts = rec.ts
         if row is not None and self.timestamp_fn is not None:
             try:
@@ -288,6 +314,6 @@ class SinkOp(Operator):
         except Exception as e:
             ctx.log_serialization_error(self.topic, e)
             return
-        ctx.emit(self.topic, kb, vb, ts, rec.headers if False else ())
+        ctx.emit(self.topic, kb, vb, ts, rec.headers)  # Kafka Streams carries the input's headers
         for tap in self.taps:
             tap(rec.with_(key=key))

@@ -359,6 +359,7 @@ def _norm_schema(s: str) -> str:
     s = re.sub(r"\s+", " ", s).strip()
     s = re.sub(r"\bINTEGER\b", "INT", s)
     s = re.sub(r"\bVARCHAR\b", "STRING", s)
+    s = re.sub(r"\bPRIMARY KEY\b", "KEY", s, flags=re.IGNORECASE)  # a table's key: same column kind
     s = re.sub(r"\s*,\s*", ", ", s)
     s = re.sub(r"<\s*", "<", s)
     s = re.sub(r"\s*>", ">", s)

@@ -1,0 +1,1 @@
+"""The ``ksql`` command-line client."""
