@@ -80,13 +80,14 @@ class _JoinBase(Operator):
         return row
 
     def _out(self, key: Key, left: Row | None, right: Row | None, ts: int, window: Any = None,
-             old: Row | None = None) -> Row:
+             old: Row | None = None, headers: Any = ()) -> Row:
+        # the result carries the headers of the record that triggered it, as Kafka Streams does
         row = self._row(key, left, right, ts)
-        self.forward(Rec(key, row, ts, old=old, window=window))
+        self.forward(Rec(key, row, ts, old=old, window=window, headers=headers))
         return row
 
-    def _tombstone(self, key: Key, ts: int, window: Any = None, old: Row | None = None) -> None:
-        self.forward(Rec(key, None, ts, old=old, window=window))
+    def _tombstone(self, key: Key, ts: int, window: Any = None, old: Row | None = None, headers: Any = ()) -> None:
+        self.forward(Rec(key, None, ts, old=old, window=window, headers=headers))
 
 
 class StreamStreamJoinOp(_JoinBase):
@@ -142,26 +143,26 @@ class StreamStreamJoinOp(_JoinBase):
 
         before, after = (self.before, self.after) if port == 0 else (self.after, self.before)
         if self.deferred and ts == stream_time:
-            self._emit_closed(store, port, stream_time)
+            self._emit_closed(store, port, stream_time, rec.headers)
 
         lo, hi = max(0, ts - before), max(0, ts + after)
         other_observed = store.get(("obs", other))
         if other_observed is not None:
             lo = max(lo, other_observed - self.retention + 1)
         matched = False
-        for ots, _okey, orow, _owin in sorted(store.get(("buf", other, mk)) or [], key=lambda e: e[0]):
+        for ots, _okey, orow, owin in sorted(store.get(("buf", other, mk)) or [], key=lambda e: e[0]):
             if not lo <= ots <= hi:
                 continue
             matched = True
             if self.deferred:
                 self._drop_pending(store, other, mk, ots)
             left, right = (rec.row, orow) if port == 0 else (orow, rec.row)
-            self._out(rec.key, left, right, max(ts, ots), rec.window if port == 0 else _owin)
+            self._out(rec.key, left, right, max(ts, ots), rec.window if port == 0 else owin, headers=rec.headers)
         if matched or not self._preserves(port):
             return
         if not self.deferred or hi < stream_time:
             left, right = (rec.row, None) if port == 0 else (None, rec.row)
-            self._out(rec.key, left, right, ts, rec.window)
+            self._out(rec.key, left, right, ts, rec.window, headers=rec.headers)
             return
         pending = store.get("outer") or []
         pending.append((ts, port, mk, rec.key, rec.row, rec.window))
@@ -177,7 +178,7 @@ class StreamStreamJoinOp(_JoinBase):
         if len(kept) != len(pending):
             store.put("outer", kept)
 
-    def _emit_closed(self, store: Any, port: int, stream_time: int) -> None:
+    def _emit_closed(self, store: Any, port: int, stream_time: int, headers: Any) -> None:
         """Emit held-back outer rows whose window closed (Kafka Streams checks on each record)."""
         pending = store.get("outer")
         if not pending:
@@ -195,7 +196,7 @@ class StreamStreamJoinOp(_JoinBase):
             if ts + after + self.grace >= stream_time:
                 break
             left, right = (row, None) if side == 0 else (None, row)
-            self._out(key, left, right, ts, window)
+            self._out(key, left, right, ts, window, headers=headers)
             emitted += 1
         rest = pending[emitted:]
         store.put("outer", rest)
@@ -222,7 +223,7 @@ class StreamTableJoinOp(_JoinBase):
         right = store.get(mk)
         if right is None and self.kind == "INNER":
             return
-        self._out(rec.key, rec.row, right, rec.ts, rec.window)
+        self._out(rec.key, rec.row, right, rec.ts, rec.window, headers=rec.headers)
 
 
 class TableTableJoinOp(_JoinBase):
@@ -261,9 +262,9 @@ class TableTableJoinOp(_JoinBase):
         prev = store.get(("out", mk))
         if result is None:
             store.delete(("out", mk))
-            self._tombstone(rec.key, ts, rec.window, prev)
+            self._tombstone(rec.key, ts, rec.window, prev, rec.headers)
             return
-        row = self._out(rec.key, result[0], result[1], ts, rec.window, prev)
+        row = self._out(rec.key, result[0], result[1], ts, rec.window, prev, rec.headers)
         store.put(("out", mk), row)
 
 
