@@ -33,7 +33,15 @@ from ksql.errors import KsqlException, KsqlStatementException
 from rest import errors as E
 from rest.errors import RestError
 from rest.print_topic import print_topic
-from rest.streaming import DELIMITED, JSON, V1_JSON, QueryResponse, delimited_body, json_array_body, v1_json_body
+from rest.streaming import (
+    DELIMITED,
+    JSON,
+    V1_JSON,
+    QueryResponse,
+    delimited_body,
+    json_array_body,
+    v1_json_body,
+)
 from rest.values import dumps
 
 log = logging.getLogger("rest")

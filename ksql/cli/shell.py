@@ -15,7 +15,7 @@ import json
 import re
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any, TextIO
 
 import httpx
@@ -69,7 +69,8 @@ class Client:
         except httpx.HTTPError as e:
             raise self._unreachable(e) from None
 
-    def query(self, sql: str, props: dict[str, str], variables: dict[str, str]) -> Iterator[dict[str, Any] | str]:
+    def query(self, sql: str, props: dict[str, str], variables: dict[str, str]
+              ) -> Generator[dict[str, Any] | str, None, None]:
         """Elements of a ``/query`` response as they arrive (PRINT yields its text lines)."""
         body = {"ksql": sql, "streamsProperties": props, "sessionVariables": variables}
         try:

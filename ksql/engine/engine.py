@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -30,18 +30,6 @@ from ksql.runtime.task import ProcessingLogEntry, QueryTask
 from ksql.schema import HEADER, KEY, VALUE, Column, LogicalSchema, RESERVED_NAMES
 from ksql.sqltypes import BYTES, STRING, BaseType, array, struct
 from ksql.topics.base import Record, TopicBackend
-
-def _schema_text(schema: LogicalSchema) -> str:
-    """A schema as ksqlDB prints it in messages: ``\`K\` STRING KEY, \`V\` INTEGER``."""
-    parts = []
-    for c in schema.columns:
-        suffix = ""
-        if c.namespace == KEY:
-            suffix = " KEY"
-        elif c.namespace == HEADER:
-            suffix = f" HEADER('{c.header_key}')" if c.header_key is not None else " HEADERS"
-        parts.append(f"`{c.name}` {c.type}{suffix}")
-    return ", ".join(parts)
 
 
 # the one type a HEADERS column may have
@@ -177,11 +165,11 @@ class KsqlEngine:
         kind = stmt.kind
         label = kind.lower()
         existing = self.metastore.get_source(stmt.name)
+        if stmt.or_replace and (stmt.source or existing is not None and existing.is_source):
+            raise KsqlException(f"Cannot add {label} '{stmt.name}': CREATE OR REPLACE is not supported on source {label}s.")
         if existing is not None:
             if stmt.if_not_exists:
                 return _warning(stmt.text, f"Cannot add {label} `{stmt.name}`: A {label} with the same name already exists.")
-            if stmt.or_replace and stmt.source:
-                raise KsqlException(f"Cannot add {label} '{stmt.name}': CREATE OR REPLACE is not supported on source {label}s.")
             if not stmt.or_replace:
                 raise KsqlException(
                     f"Cannot add {label} '{stmt.name}': A {existing.kind.lower()} with the same name already exists")
@@ -398,7 +386,7 @@ class KsqlEngine:
         if target.window is not None:
             raise KsqlException("Cannot insert values into windowed stream/table")
         if target.is_source:
-            raise KsqlException(f"Cannot insert values into read-only topic: {target.topic}")
+            raise KsqlException(f"Cannot insert values into read-only {target.kind.lower()}: {target.name}")
         schema = target.schema
         names = stmt.columns if stmt.columns is not None else [c.name for c in schema.columns]
         headers = [n for n in names if (col := schema.find(n)) is not None and col.namespace == HEADER]
@@ -461,6 +449,8 @@ class KsqlEngine:
         if src.kind != stmt.kind:
             raise KsqlException(
                 f"Incompatible data source type is {src.kind}, but statement was DROP {stmt.kind}")
+        if stmt.delete_topic and src.is_source:
+            raise KsqlException(f"Cannot delete topic for read-only source: {src.name}")
         readers = [q for q in self.metastore.readers_of(src.name) if q in self.queries]
         writers = [q for q in self.metastore.writers_of(src.name) if q != src.created_by]
         if readers or writers:
@@ -479,6 +469,33 @@ class KsqlEngine:
             await self.backend.delete_topic(src.topic)
         return _status(stmt.text, f"{stmt.kind.lower()}/{stmt.name}/drop",
                        f"Source `{src.name}` (topic: {src.topic}) was dropped.", seq)
+
+    # -- ALTER STREAM/TABLE ---------------------------------------------------------------------
+    async def _alter(self, stmt: nodes.AlterSource, ctx: ExecutionContext) -> Entity:
+        src = self.metastore.get_source(stmt.name)
+        if src is None:
+            raise KsqlException(f"Source {stmt.name} does not exist.")
+        if src.kind != stmt.kind:
+            raise KsqlException(
+                f"Incompatible data source type is {src.kind}, but statement was ALTER {stmt.kind}")
+        label = src.kind.lower()
+        if src.is_source:
+            raise KsqlException(
+                f"Cannot alter {label} '{src.name}': ALTER operations are not supported on source {label}s.")
+        if src.created_by is not None:
+            raise KsqlException("ALTER command is not supported for CREATE ... AS statements.")
+        columns = list(src.schema.columns)
+        for c in stmt.columns:
+            if src.schema.find(c.name) is not None or any(x.name == c.name for x in columns):
+                raise KsqlException(
+                    f"Cannot add column `{c.name}` to schema. A column with the same name already exists.")
+            columns.append(Column(c.name, self.metastore.resolve_type(c.type), VALUE))
+        altered = replace(src, schema=LogicalSchema(columns))
+        self.serdes.validate(altered)
+        command_id = f"{label}/{src.name}/alter"
+        seq = await self._record_command(stmt, ctx, command_id)
+        self.metastore.sources[src.name] = altered
+        return _status(stmt.text, command_id, f"{src.kind.capitalize()} {src.name} altered.", seq)
 
     async def _terminate_query(self, query_id: str) -> None:
         running = self.queries.pop(query_id, None)
@@ -610,6 +627,19 @@ def _window_from_props(props: dict[str, Any]) -> WindowInfo | None:
     return WindowInfo(kind, parse_duration(str(size), "WINDOW_SIZE"))
 
 
+def _schema_text(schema: LogicalSchema) -> str:
+    """A schema as ksqlDB prints it in messages: back-quoted names, ``KEY`` / header markers."""
+    parts = []
+    for c in schema.columns:
+        suffix = ""
+        if c.namespace == KEY:
+            suffix = " KEY"
+        elif c.namespace == HEADER:
+            suffix = f" HEADER('{c.header_key}')" if c.header_key is not None else " HEADERS"
+        parts.append(f"`{c.name}` {c.type}{suffix}")
+    return ", ".join(parts)
+
+
 def _status(text: str, command_id: str, message: str, seq: int, query_id: str | None = None) -> Entity:
     return {
         "@type": "currentStatus",
@@ -631,6 +661,7 @@ _HANDLERS: dict[type, Callable[..., Any]] = {
     nodes.InsertInto: KsqlEngine._insert_into,
     nodes.InsertValues: KsqlEngine._insert_values,
     nodes.Drop: KsqlEngine._drop,
+    nodes.AlterSource: KsqlEngine._alter,
     nodes.Terminate: KsqlEngine._terminate,
     nodes.CreateType: KsqlEngine._create_type,
     nodes.SetProperty: KsqlEngine._set,

@@ -82,11 +82,11 @@ class QueryStream:
     query: taps detached, task cancelled).
     """
 
-    def __init__(self, query_id: str, columns: list[tuple[str, SqlType]], key_columns: set[str],
+    def __init__(self, query_id: str, columns: list[tuple[str, SqlType]], marks: dict[str, str],
                  kind: str, limit: int | None, max_buffered: int = DEFAULT_MAX_BUFFERED_ROWS) -> None:
         self.query_id = query_id
         self.columns = columns
-        self.key_columns = key_columns
+        self.marks = marks  # column -> " KEY" / " HEADER('k')" / " HEADERS" in the header schema
         self.kind = kind  # push | pull | stream_pull
         self.limit = limit
         self.max_buffered = max_buffered
@@ -109,8 +109,8 @@ class QueryStream:
         return [t for _, t in self.columns]
 
     def header_schema(self) -> str:
-        """`` `K` INTEGER KEY, `V` STRING``: key marks only on table pull queries."""
-        return ", ".join(f"`{n}` {t}" + (" KEY" if n in self.key_columns else "") for n, t in self.columns)
+        """`` `K` INTEGER KEY, `V` STRING``: key (and header) marks only on table pull queries."""
+        return ", ".join(f"`{n}` {t}{self.marks.get(n, '')}" for n, t in self.columns)
 
     # -- producer side ------------------------------------------------------------------------
     @property
@@ -150,7 +150,7 @@ class QueryStream:
         while True:
             while self._events:
                 ev = self._events.popleft()
-                if len(self._events) < self.max_buffered // 2:
+                if len(self._events) <= self.max_buffered // 2:
                     self._drained.set()
                 yield ev
                 if not isinstance(ev, ResultRow):
@@ -393,20 +393,20 @@ class TransientQueries:
         planner = Planner(self.engine.metastore, self.engine.serdes.with_config(config), lambda m: None, config.props)
         return planner.plan(query, None, False)
 
-    def _stream(self, query_id: str, plan: QueryPlan, kind: str, keys: set[str],
+    def _stream(self, query_id: str, plan: QueryPlan, kind: str, marks: dict[str, str],
                 limit: int | None) -> QueryStream:
         cols = []
         for n in _projection(plan):
             c = plan.schema.find(n)
             assert c is not None
             cols.append((n, c.type))
-        return QueryStream(query_id, cols, keys, kind, limit, self.max_buffered_rows)
+        return QueryStream(query_id, cols, marks, kind, limit, self.max_buffered_rows)
 
     # -- push ---------------------------------------------------------------------------------
     async def _start_push(self, query: nodes.Query, config: Config) -> QueryStream:
         plan = self._plan(query, config)
         qid = _transient_id(query)
-        stream = self._stream(qid, plan, "push", set(), plan.limit)
+        stream = self._stream(qid, plan, "push", {}, plan.limit)
         if stream.done:
             return stream
         reset = str(config.get("ksql.streams.auto.offset.reset") or "latest").lower()
@@ -508,7 +508,7 @@ class TransientQueries:
         plan = self._plan(query, config)
         src = plan.sources[0]
         if src.kind == "STREAM":
-            stream = self._stream(_transient_id(query), plan, "stream_pull", set(), plan.limit)
+            stream = self._stream(_transient_id(query), plan, "stream_pull", {}, plan.limit)
             if not stream.done:
                 await self._run_own_task(stream, plan, config, "earliest", until_end=True)
             return stream
@@ -521,11 +521,13 @@ class TransientQueries:
 
     async def _pull_table(self, query: nodes.Query, plan: QueryPlan) -> QueryStream:
         src = plan.sources[0]
-        keys = {c.name for c in plan.schema.key}
+        marks = dict.fromkeys([c.name for c in plan.schema.key], " KEY")
         if src.window is not None:
-            keys |= {WINDOWSTART, WINDOWEND}
+            marks.update(dict.fromkeys([WINDOWSTART, WINDOWEND], " KEY"))
+        for c in src.schema.headers:
+            marks[c.name] = f" HEADER('{c.header_key}')" if c.header_key is not None else " HEADERS"
         # rows are cut at LIMIT below: a table pull query ends without a final message
-        stream = self._stream(f"query_{int(time.time() * 1000)}", plan, "pull", keys, None)
+        stream = self._stream(f"query_{int(time.time() * 1000)}", plan, "pull", marks, None)
         (src_op,) = [op for ops in plan.source_ops.values() for op in ops]
         out = _PullOutput(plan, plan.limit)
         assert plan.output is not None

@@ -84,8 +84,9 @@ class Scope:
         if len(set(matches)) == 1:
             return ColumnRef(matches[0], self.columns[matches[0]])
         if len(set(matches)) > 1:
-            raise KsqlException(f"Column '{name}' is ambiguous. Could be any of: " + ", ".join(
-                sorted(f"{q}.{n}" for (q, n) in self.qualified if n == name)))
+            options = sorted(f"{q}.{n}" for (q, n) in self.qualified if n == name)
+            raise KsqlException(
+                f"Column '{name}' is ambiguous. Could be {', '.join(options[:-1])} or {options[-1]}.")
         raise KsqlException(f"Column '{name}' cannot be resolved.")
 
 
@@ -875,10 +876,12 @@ class ExpressionCompiler:
             if cost == 0:
                 break
         if best is None:
+            # messages name the function as it was declared (ksqlDB: mostly lower case)
+            shown = getattr(fn, "display_name", None) or name
             raise KsqlException(
-                f"Function '{name}' does not accept parameters ({reg.describe_args(kinds)}).\n"
+                f"Function '{shown}' does not accept parameters ({reg.describe_args(kinds)}).\n"
                 f"Valid alternatives are:\n"
-                + "\n".join(f"{name}({', '.join(map(str, o.params))})" for o in fn.overloads)
+                + "\n".join(f"{shown}({', '.join(map(str, o.params))})" for o in fn.overloads)
             )
         _, ov, env, ptypes = best
         arg_types = [
