@@ -168,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ksql-server: cannot open the embedded log in {data_dir / 'log'}: {e}", file=sys.stderr)
         return 1
     config = Config(props)
-    app = create_app(KsqlEngine(backend, config), config)
+    from state.manager import StateManager
+
+    # query state lives in RocksDB under the data dir, backed by changelog topics in the log
+    state = StateManager("rocksdb", data_dir / "state")
+    app = create_app(KsqlEngine(backend, config, state=state), config)
     logging.getLogger("rest").info("Listening on http://%s:%d, data in %s", host, port, data_dir.resolve())
     uvicorn.run(app, host=host, port=port, log_level=args.log_level, lifespan="on", timeout_graceful_shutdown=5)
     return 0

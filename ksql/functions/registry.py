@@ -108,6 +108,8 @@ class ScalarFunction:
 class AggregateOverload:
     """An aggregate signature: column args (``params``) then literal init args (``init_params``).
 
+    At most one of the two lists may end in a repeating (variadic) parameter.
+
     ``factory(arg_types, init_args)`` returns a :class:`Udaf` for one use in one query.
     """
 
@@ -116,7 +118,8 @@ class AggregateOverload:
     factory: Callable[[list[SqlType], list[Any]], Udaf]
     init_params: list[SqlType] = field(default_factory=list)
     description: str = ""
-    variadic: bool = False
+    variadic: bool = False  # the last column param may repeat zero or more times
+    init_variadic: bool = False  # the last init param may repeat zero or more times
 
 
 @dataclass

@@ -681,7 +681,7 @@ class Planner:
         joined = [uses[0].alias]
         kind = uses[0].source.kind
         equiv: set[str] = set()
-        viable: list[exp.Expression] = []
+        viable: list[exp.Column] = []
         for j, use in zip(query.joins, uses[1:], strict=True):
             known = [*joined, use.alias]
             on = _strip_paren(j.on)
@@ -729,7 +729,7 @@ class Planner:
                 keys = {A.canonical(step.left_expr, scope), A.canonical(step.right_expr, scope)}
                 equiv = keys | equiv if equiv & keys else keys
                 seen: set[str] = set()
-                candidates = []
+                candidates: list[exp.Column] = []
                 for e in [*viable, step.left_expr, step.right_expr]:
                     c = A.canonical(e, scope)
                     if isinstance(e, exp.Column) and c in equiv and c not in seen:
@@ -849,9 +849,8 @@ class Planner:
                 if not step.fk and A.canonical(step.left_expr, scope) not in node.equiv:
                     if node.window is not None:
                         raise KsqlException(_WINDOWED_REPARTITION)
-                    fn = compiler.compile(step.left_expr).fn
                     left_head = self._chain(left_head, RekeyJoinInputOp(
-                        lambda row, fn=fn: (fn(row),), node.kind == "TABLE", self._store("Rekey")))
+                        _key_of(compiler.compile(step.left_expr).fn), node.kind == "TABLE", self._store("Rekey")))
             right_head = self._join_input(right, step.right_expr, source_ops, compiler)
             right_cols = self._prefixed_names(right)
             key_column = ja.key_column if i == len(ja.steps) - 1 else None
@@ -919,10 +918,7 @@ class Planner:
         if expr is not None and not _on_source_key(expr, use, compiler.scope):
             if use.source.window is not None:
                 raise KsqlException(_WINDOWED_REPARTITION)
-            fn = compiler.compile(expr).fn
-
-            def key_fn(row: Row, fn: Callable[[Row], Any] = fn) -> tuple[Any, ...]:
-                return (fn(row),)
+            key_fn = _key_of(compiler.compile(expr).fn)
         return self._chain(head, PrefixOp(mapping, key_fn))
 
     def _source_row_names(self, src: DataSource) -> list[str]:
@@ -1013,13 +1009,13 @@ class _JoinStep:
 @dataclass
 class _JoinAnalysis:
     steps: list[_JoinStep]
-    viable: list[exp.Expression] = field(default_factory=list)  # join columns that can name the key
-    key_expr: exp.Expression | None = None  # the selected key column reference (or the synthetic one)
+    viable: list[exp.Column] = field(default_factory=list)  # join columns that can name the key
+    key_expr: exp.Column | None = None  # the selected key column reference (or the synthetic one)
     key_name: str | None = None  # the key column's name in the join result (``L_ID``, ``ROWKEY``)
     key_column: str | None = None  # the row entry the final join writes its key to
     key_type: SqlType | None = None
     synthetic: str | None = None  # name of the synthetic key column
-    fk_keys: list[exp.Expression] | None = None  # foreign-key join: the left table's key columns
+    fk_keys: list[exp.Column] | None = None  # foreign-key join: the left table's key columns
     fk_table: str | None = None
 
 
@@ -1033,6 +1029,11 @@ class _JoinNode:
     cols: list[str]  # row entries, for null-filling the missing side
     equiv: set[str]  # canonical forms of the expressions equal to the current key
     window: WindowInfo | None
+
+
+def _key_of(fn: Callable[[Row], Any]) -> Callable[[Row], tuple[Any, ...]]:
+    """A join input's new key: the join expression evaluated on the (renamed) row."""
+    return lambda row: (fn(row),)
 
 
 def _strip_paren(node: exp.Expression) -> exp.Expression:

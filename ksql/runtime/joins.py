@@ -273,7 +273,7 @@ class ForeignKeyJoinOp(_JoinBase):
 
     A left change (re)subscribes its row to the right key it now points at; a right change
     re-joins every left row subscribed to it. An inner join emits a tombstone when a left row
-    that existed before loses its match.
+    that existed before loses its match. ``old`` carries the previous result of the key.
     """
 
     def __init__(self, kind: str, left_columns: list[str], right_columns: list[str], store_name: str,
@@ -299,7 +299,7 @@ class ForeignKeyJoinOp(_JoinBase):
             if prev is None:
                 return
             store.delete((0, key))
-            self._tombstone(key, rec.ts)
+            self._result(store, key, None, None, rec.ts)
             return
         fk = self.fk_fn(rec.row)
         fk_key = (fk,)
@@ -310,11 +310,11 @@ class ForeignKeyJoinOp(_JoinBase):
             store.put((2, fk_key), idx)
         right = store.get((1, fk_key)) if fk is not None else None
         if right is not None:
-            self._out(key, rec.row, right[0], max(rec.ts, right[1]))
+            self._result(store, key, rec.row, right[0], max(rec.ts, right[1]))
         elif self.kind == "LEFT":
-            self._out(key, rec.row, None, rec.ts)
+            self._result(store, key, rec.row, None, rec.ts)
         elif prev is not None:
-            self._tombstone(key, rec.ts)
+            self._result(store, key, None, None, rec.ts)
 
     def _right(self, store: Any, rec: Rec) -> None:
         rkey = rec.key
@@ -329,11 +329,21 @@ class ForeignKeyJoinOp(_JoinBase):
             if left is None:
                 continue
             if rec.row is not None:
-                self._out(lkey, left[0], rec.row, max(rec.ts, left[1]))
+                self._result(store, lkey, left[0], rec.row, max(rec.ts, left[1]))
             elif self.kind == "LEFT":
-                self._out(lkey, left[0], None, rec.ts)
+                self._result(store, lkey, left[0], None, rec.ts)
             else:
-                self._tombstone(lkey, rec.ts)
+                self._result(store, lkey, None, None, rec.ts)
+
+    def _result(self, store: Any, key: Key, left: Row | None, right: Row | None, ts: int) -> None:
+        """Emit the joined row (a tombstone when ``left`` is None), remembering it as the next
+        change's previous result."""
+        prev = store.get(("out", key))
+        if left is None:
+            store.delete(("out", key))
+            self._tombstone(key, ts, old=prev)
+            return
+        store.put(("out", key), self._out(key, left, right, ts, old=prev))
 
 
 def _sort_key(key: Any) -> tuple[Any, ...]:

@@ -9,7 +9,14 @@ from typing import Any
 from ksql.dialect import nodes, parse
 from ksql.engine.config import Config
 from ksql.engine.engine import KsqlEngine
-from ksql.engine.transient import QueryEnd, QueryFailure, QueryStream, ResultRow, TransientQueries, key_lookups
+from ksql.engine.transient import (
+    QueryEnd,
+    QueryFailure,
+    QueryStream,
+    ResultRow,
+    TransientQueries,
+    key_lookups,
+)
 from ksql.topics.embedded import EmbeddedLog
 
 STREAM = "CREATE STREAM S (ID INT KEY, V STRING) WITH (kafka_topic='s', value_format='JSON', partitions=1);"

@@ -89,7 +89,7 @@ def _t(base: BaseType, **kw: object) -> SqlType:
 
 
 def test_wire_values() -> None:
-    ts = int(dt.datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    ts = int(dt.datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC).timestamp() * 1000)
     assert to_wire(ts, _t(BaseType.TIMESTAMP)) == "2024-01-02T03:04:05.678"
     assert to_wire(19724, _t(BaseType.DATE)) == "2024-01-02"
     assert to_wire(36_660_000, _t(BaseType.TIME)) == "10:11"
