@@ -349,9 +349,9 @@ class KsqlEngine:
         sink_op.cache = self._config(ctx).get_int("ksql.streams.cache.max.bytes.buffering", 0) > 0
         if self.state is not None:
             await task.restore(self.state)
-        info = PersistentQueryInfo(query_id, sql, sink.name, sink.topic, [s.name for s in plan.sources], kind)
-        self.metastore.queries[query_id] = info
-        self.queries[query_id] = RunningQuery(info, plan, task, sink_op)
+        query = PersistentQueryInfo(query_id, sql, sink.name, sink.topic, [s.name for s in plan.sources], kind)
+        self.metastore.queries[query_id] = query
+        self.queries[query_id] = RunningQuery(query, plan, task, sink_op)
 
     async def _insert_into(self, stmt: nodes.InsertInto, ctx: ExecutionContext) -> Entity:
         target = self.metastore.get_source(stmt.target)

@@ -890,7 +890,7 @@ class ExpressionCompiler:
         rt = reg.resolve_return(ov.returns, env, arg_types)  # type: ignore[arg-type]
         impl = ov.make_impl(arg_types, rt)  # type: ignore[arg-type]
         final_codes: list[str] = []
-        for i, (c, k, pt) in enumerate(zip(codes, best_attempt, ptypes, strict=True)):
+        for i, (code, k, pt) in enumerate(zip(codes, best_attempt, ptypes, strict=True)):
             if isinstance(k, reg.LambdaArg):
                 lam = lambda_nodes[i]
                 params = lam.args["params"]
@@ -900,8 +900,8 @@ class ExpressionCompiler:
                 body, _ = self._gen(lam.this, sub)
                 final_codes.append(f"(lambda {', '.join('_l_' + p for p in params)}: {body})")
             else:
-                assert c is not None
-                final_codes.append(self._coerce(c, k, pt) if pt.base in (_B.DOUBLE, _B.DECIMAL) else c)
+                assert code is not None
+                final_codes.append(self._coerce(code, k, pt) if pt.base in (_B.DOUBLE, _B.DECIMAL) else code)
         wrapped = self._const(_safe_call(impl, name, self.log_error))
         return f"{wrapped}({', '.join(final_codes)})", rt
 

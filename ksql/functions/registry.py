@@ -333,7 +333,7 @@ def match_overload(
                     break
         if not ok:
             continue
-        param_types = []
+        param_types: list[SqlType] = []
         for spec, arg in zip(expanded, args, strict=True):
             if isinstance(arg, LambdaArg):
                 param_types.append(arg.result_type)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 
@@ -147,7 +148,7 @@ def is_aggregate_call(node: exp.Expression) -> bool:
         str(node.this).upper() not in reg.SCALAR_FUNCTIONS
 
 
-def is_table_function_call(node: exp.Expression) -> bool:
+def is_table_function_call(node: Any) -> bool:
     return isinstance(node, exp.Anonymous) and str(node.this).upper() in reg.TABLE_FUNCTIONS
 
 
@@ -250,8 +251,6 @@ def validate_references(query: nodes.Query, ins: InputScope) -> None:
                     if windowed_agg and col.name in WINDOW_BOUNDS and (
                             not col.table or any(q == col.table for q, _ in ins.scope.qualified)):
                         continue  # the window bounds of a windowed aggregation's result
-                    if ins.joined and not col.table and col.name == "ROWKEY":
-                        continue  # a full outer join's synthetic key, added by the join
                     text = f"{col.table}.{col.name}" if col.table else col.name
                     msg = f"{clause} column '{text}' cannot be resolved."
                     if clause == "PARTITION BY" and col.name in aliases:

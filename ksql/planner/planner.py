@@ -41,7 +41,7 @@ from ksql.runtime.operators import (
     TableMaterializeOp,
 )
 from ksql.schema import KEY, VALUE, Column, LogicalSchema, ROWTIME, WINDOWEND, WINDOWSTART
-from ksql.sqltypes import BaseType, SqlType
+from ksql.sqltypes import BaseType, SqlType, can_implicitly_cast
 from ksql.types import Row
 
 
@@ -620,7 +620,14 @@ class Planner:
         literal_error: str | None = None
         for ov in fn.overloads:
             n_init = len(ov.init_params)
-            if ov.variadic:
+            init_specs = list(ov.init_params)
+            if ov.init_variadic:
+                # a repeating last init param: the column params fix where the init args start
+                if len(args) < len(ov.params) + n_init - 1:
+                    continue
+                n_init = len(args) - len(ov.params)
+                init_specs = init_specs[:-1] + [init_specs[-1]] * (n_init - len(init_specs) + 1)
+            elif ov.variadic:
                 if len(args) < len(ov.params) - 1 + n_init:
                     continue
             elif len(args) != len(ov.params) + n_init:
@@ -632,8 +639,14 @@ class Planner:
                 continue
             init_values = []
             ok = True
-            for i, (a, want) in enumerate(zip(args[n_cols:], ov.init_params, strict=True)):
+            for i, (a, want) in enumerate(zip(args[n_cols:], init_specs, strict=True)):
                 v = _literal_value(a)
+                t = types[n_cols + i]
+                if v is _NOT_LITERAL and t is not None and not can_implicitly_cast(t, want):
+                    # the init args' types take part in choosing the signature (ksqlDB resolves on
+                    # all argument types); only a matching non-literal one is a literal error
+                    ok = False
+                    break
                 if v is _NOT_LITERAL:
                     literal_error = literal_error or (
                         f"Parameter {n_cols + i + 1} passed to function {name} must be a literal constant, "

@@ -172,13 +172,12 @@ class SerdeFactory:
 
     def source_op(self, src: DataSource) -> SourceOp:
         value_serde = self.value_serde(src)
-        header_fns = []
+        header_fns: list[tuple[str, Callable[[Any], Any]]] = []
         for c in src.schema.headers:
             if c.header_key is None:
-                header_fns.append((c.name, lambda hs: [{"KEY": k, "VALUE": v} for k, v in hs]))
+                header_fns.append((c.name, _all_headers))
             else:
-                hk = c.header_key
-                header_fns.append((c.name, lambda hs, hk=hk: next((v for k, v in reversed(hs) if k == hk), None)))
+                header_fns.append((c.name, _one_header(c.header_key)))
         return SourceOp(
             src.name, src.topic, [c.name for c in src.schema.key], [c.name for c in src.schema.value],
             self.decode_key_fn(src), value_serde.deserialize, src.is_table, self.timestamp_fn(src),
@@ -260,6 +259,17 @@ class SerdeFactory:
                                                              BaseType.TIME, BaseType.BYTES):
             raise KsqlException(f"Expected type {dst} for field {name} but got {value!r}({src})")
         return value if conv is None else conv(value)
+
+
+def _one_header(key: str) -> Callable[[Any], Any]:
+    def last_value(headers: Any) -> Any:
+        return next((v for k, v in reversed(headers) if k == key), None)
+
+    return last_value
+
+
+def _all_headers(headers: Any) -> list[dict[str, Any]]:
+    return [{"KEY": k, "VALUE": v} for k, v in headers]
 
 
 def _wrap(v: Any) -> bool | None:

@@ -9,6 +9,7 @@ the statements (or processing) raises an error of the named kind whose message c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ from ksql.engine.config import Config
 from ksql.engine.engine import KsqlEngine
 from ksql.errors import JAVA_EXCEPTION_CLASSES, KsqlStatementException
 from ksql.testing import wire
+from ksql.testing.test_functions import test_functions as extension_functions
 from ksql.topics.base import Record
 from ksql.topics.embedded import EmbeddedLog
 
@@ -84,12 +86,19 @@ def case_name(case: dict[str, Any], fmt: str | None) -> str:
     return case["name"] if fmt is None else f"{case['name']} - {fmt}"
 
 
-def run_case(case: dict[str, Any], fmt: str | None, timeout_s: float = 30.0) -> tuple[str, str]:
-    """Returns (status, detail)."""
+def run_case(case: dict[str, Any], fmt: str | None, timeout_s: float = 30.0,
+             test_functions: bool = True) -> tuple[str, str]:
+    """Returns (status, detail).
+
+    ``test_functions``: whether ksqlDB's test-extension UDFs (TEST_UDF, VAR_ARG, ...) are registered
+    while the case runs, as they are on the class path of ksqlDB's own suite.
+    """
     if case.get("enabled") is False:
         return "skip", "disabled in the test file"
+    scope = extension_functions() if test_functions else contextlib.nullcontext()
     try:
-        detail = asyncio.run(asyncio.wait_for(_run(case, fmt), timeout_s))
+        with scope:
+            detail = asyncio.run(asyncio.wait_for(_run(case, fmt), timeout_s))
     except CaseFailure as e:
         return "fail", str(e)
     except TimeoutError:
@@ -135,7 +144,7 @@ async def _run(case: dict[str, Any], fmt: str | None) -> str:
                 f"'{expected_exc.get('message', '')}' but the statements ran without error"
             )
         await _check_outputs(engine, case)
-        _check_post(engine, case)
+        await _check_post(engine, case)
     finally:
         await backend.close()
     _ = config_values
@@ -324,7 +333,7 @@ def _check_exception(e: BaseException, expected: dict[str, Any]) -> None:
             raise CaseFailure(f"Expected message containing {want!r} but was {full!r}")
 
 
-def _check_post(engine: KsqlEngine, case: dict[str, Any]) -> None:
+async def _check_post(engine: KsqlEngine, case: dict[str, Any]) -> None:
     post = case.get("post")
     if not post:
         return
@@ -347,11 +356,9 @@ def _check_post(engine: KsqlEngine, case: dict[str, Any]) -> None:
     bl = topics.get("blacklist")
     if bl:
         rx = re.compile(bl)
-        names = [t.name for t in asyncio.get_event_loop().run_until_complete(engine.backend.list_topics())] \
-            if False else []
-        for n in names:
-            if rx.fullmatch(n):
-                raise CaseFailure(f"Post: topic {n} should not exist")
+        for info in await engine.backend.list_topics():
+            if rx.fullmatch(info.name):
+                raise CaseFailure(f"Post: topic {info.name} should not exist")
 
 
 def _norm_schema(s: str) -> str:

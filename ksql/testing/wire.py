@@ -118,6 +118,7 @@ def window_bytes(start: int, end: int, session: bool) -> bytes:
 def encode_key(key: Any, window: dict[str, Any] | None, src: DataSource | None) -> bytes | None:
     fmt = src.key_format.name if src is not None else "KAFKA"
     cols = [(c.name, c.type) for c in src.schema.key] if src is not None else []
+    inner: bytes | None
     if src is None and isinstance(key, str):
         inner = key.encode()
     else:

@@ -198,3 +198,12 @@ def test_join_validation_messages() -> None:
            "Only equality join criteria is supported.")
     _fails([L_STREAM, "CREATE STREAM O AS SELECT * FROM L A JOIN L B WITHIN 1 SECOND ON A.ID = B.ID;"],
            "Can not join 'L' to 'L': self joins are not yet supported.")
+
+
+def test_where_over_a_foreign_key_join_retracts_rows_that_stop_matching() -> None:
+    _run(
+        [L_TABLE, R_TABLE, "CREATE TABLE O AS SELECT LT.ID, A, B FROM LT JOIN RT ON FK = RT.ID WHERE B > 1;"],
+        [_rec("rt", 10, {"B": 1}, 0), _rec("lt", 1, {"A": 1, "FK": 10}, 5), _rec("rt", 10, {"B": 2}, 6),
+         _rec("rt", 10, {"B": 0}, 7)],
+        [_rec("O", 1, {"A": 1, "B": 2}, 6), _rec("O", 1, None, 7)],
+    )
