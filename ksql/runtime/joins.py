@@ -127,14 +127,16 @@ class StreamStreamJoinOp(_JoinBase):
     def process(self, rec: Rec, port: int = 0) -> None:
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
         ts = rec.ts
-        stream_time = max(store.get("time") or -(2**62), ts)
+        prev_time = store.get("time")
+        stream_time = ts if prev_time is None else max(prev_time, ts)
         store.put("time", stream_time)
         if rec.row is None or _null_key(rec.key):
             return
         mk = match_key(rec, self.window_kind)
         other = 1 - port
         # this side's window store (records older than its retention are not kept)
-        observed = max(store.get(("obs", port)) or -(2**62), ts)
+        prev_obs = store.get(("obs", port))
+        observed = ts if prev_obs is None else max(prev_obs, ts)
         store.put(("obs", port), observed)
         if ts >= observed - self.retention + 1:
             buf = [e for e in store.get(("buf", port, mk)) or [] if e[0] >= observed - self.retention + 1]

@@ -44,7 +44,7 @@ def load_extensions(folder: Path) -> list[str]:
 
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
-    loaded = []
+    loaded: list[str] = []
     for path in sorted(folder.glob("*.py")):
         # a private module name per file, so that extension files cannot shadow real modules
         name = f"ksql_extension_{len(loaded)}_{path.stem}"

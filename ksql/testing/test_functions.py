@@ -147,19 +147,25 @@ def _when_result(ret: Any, should_be_evaluated: Any) -> int:
     return int(ret)
 
 
+def _named(fn: ScalarFunction, declared: str) -> ScalarFunction:
+    """Error messages name a function as its class declared it."""
+    fn.display_name = declared  # type: ignore[attr-defined]
+    return fn
+
+
 def _scalars() -> list[ScalarFunction]:
     return [
-        _test_udf(),
-        _bad_udf(),
-        ScalarFunction("WHENCONDITION", CATEGORY, "UDF used in case-expression.json", [
+        _named(_test_udf(), "test_udf"),
+        _named(_bad_udf(), "bad_udf"),
+        _named(ScalarFunction("WHENCONDITION", CATEGORY, "UDF used in case-expression.json", [
             Overload([BOOLEAN, BOOLEAN], BOOLEAN, _when_condition),
-        ]),
-        ScalarFunction("WHENRESULT", CATEGORY, "UDF used in case-expression.json", [
+        ]), "WhenCondition"),
+        _named(ScalarFunction("WHENRESULT", CATEGORY, "UDF used in case-expression.json", [
             Overload([INTEGER, BOOLEAN], INTEGER, _when_result),
-        ]),
-        ScalarFunction("TOSTRUCT", CATEGORY, "converts things to a struct", [
+        ]), "WhenResult"),
+        _named(ScalarFunction("TOSTRUCT", CATEGORY, "converts things to a struct", [
             Overload([STRING], STRUCT_A, lambda v: {"A": v}),
-        ]),
+        ]), "tostruct"),
     ]
 
 

@@ -207,3 +207,40 @@ def test_where_over_a_foreign_key_join_retracts_rows_that_stop_matching() -> Non
          _rec("rt", 10, {"B": 0}, 7)],
         [_rec("O", 1, {"A": 1, "B": 2}, 6), _rec("O", 1, None, 7)],
     )
+
+
+def test_join_state_survives_a_restart(tmp_path: Any) -> None:
+    import asyncio
+
+    import orjson
+
+    from ksql.engine.config import Config
+    from ksql.engine.engine import KsqlEngine
+    from ksql.topics.embedded import EmbeddedLog
+    from state.manager import StateManager
+
+    config = Config({"ksql.streams.auto.offset.reset": "earliest", "ksql.streams.cache.max.bytes.buffering": 0})
+
+    async def open_engine() -> KsqlEngine:
+        engine = KsqlEngine(EmbeddedLog(tmp_path / "log"), config, state=StateManager("memory", None))
+        await engine.start()
+        return engine
+
+    async def scenario() -> None:
+        engine = await open_engine()
+        await engine.execute(
+            "CREATE STREAM L (ID INT KEY, A INT) WITH (KAFKA_TOPIC='l', VALUE_FORMAT='JSON', PARTITIONS=1);"
+            "CREATE STREAM R (ID INT KEY, B INT) WITH (KAFKA_TOPIC='r', VALUE_FORMAT='JSON', PARTITIONS=1);"
+            "CREATE STREAM O AS SELECT L.ID, A, B FROM L JOIN R WITHIN 1 HOUR ON L.ID = R.ID;"
+            "INSERT INTO L (ID, A) VALUES (1, 10);"
+        )
+        await engine.run_until_idle()
+        await engine.close()
+        engine = await open_engine()
+        await engine.execute("INSERT INTO R (ID, B) VALUES (1, 20);")
+        await engine.run_until_idle()
+        out = await engine.backend.read("O", 0, 0, 100)
+        assert [orjson.loads(r.value) for r in out] == [{"A": 10, "B": 20}]
+        await engine.close()
+
+    asyncio.run(scenario())
