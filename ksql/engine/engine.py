@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from ksql import functions  # noqa: F401  (registers the built-in functions)
-from ksql.catalog import DataSource, FormatInfo, MetaStore, PersistentQueryInfo, WindowInfo
+from ksql.catalog import DataSource, MetaStore, PersistentQueryInfo, WindowInfo
 from ksql.dialect import nodes, parse, substitute_variables
 from ksql.engine.config import Config
 from ksql.errors import KsqlException, KsqlStatementException
@@ -27,10 +27,9 @@ from ksql.planner.planner import Planner, QueryPlan
 from ksql.planner.serde import SerdeFactory
 from ksql.runtime.operators import SinkOp
 from ksql.runtime.task import ProcessingLogEntry, QueryTask
-from ksql.schema import HEADER, KEY, VALUE, Column, LogicalSchema, RESERVED_NAMES
+from ksql.schema import HEADER, KEY, RESERVED_NAMES, VALUE, Column, LogicalSchema
 from ksql.sqltypes import BYTES, STRING, BaseType, array, struct
 from ksql.topics.base import Record, TopicBackend
-
 
 # the one type a HEADERS column may have
 _HEADERS_TYPE = array(struct([("KEY", STRING), ("VALUE", BYTES)]))

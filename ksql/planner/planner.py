@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from ksql.catalog import DataSource, FormatInfo, MetaStore, WindowInfo
+from ksql.catalog import DataSource, MetaStore, WindowInfo
 from ksql.dialect import nodes
 from ksql.errors import KsqlException
 from ksql.expressions.compiler import CodegenError, ExpressionCompiler, Scope, expr_sql
@@ -40,7 +40,7 @@ from ksql.runtime.operators import (
     SourceOp,
     TableMaterializeOp,
 )
-from ksql.schema import KEY, VALUE, Column, LogicalSchema, ROWTIME, WINDOWEND, WINDOWSTART
+from ksql.schema import KEY, ROWTIME, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
 from ksql.sqltypes import BaseType, SqlType, can_implicitly_cast
 from ksql.types import Row
 
@@ -194,10 +194,10 @@ class Planner:
             seen.add(name)
             columns.append((name, c.fn))
             schema_cols.append(Column(name, c.type, VALUE))
-        for c in schema_cols:
+        for out_col in schema_cols:
             # (joins check their own repartition keys, under the joined names)
-            if c.namespace == KEY and _contains_map(c.type) and not joined:
-                raise KsqlException(_map_key_error(c))
+            if out_col.namespace == KEY and _contains_map(out_col.type) and not joined:
+                raise KsqlException(_map_key_error(out_col))
         if persistent and not [c for c in schema_cols if c.namespace == VALUE]:
             raise KsqlException("The projection contains no value columns.")
         head = self._chain(head, ProjectOp(columns))
@@ -450,9 +450,9 @@ class Planner:
             )
         if not query.group_by:
             if persistent:
-                calls = ", ".join(A.aggregate_display(a, scope) for a in select_aggs + having_aggs)
+                shown = ", ".join(A.aggregate_display(a, scope) for a in select_aggs + having_aggs)
                 raise KsqlException(
-                    f"CREATE TABLE AS SELECT statement does not support aggregate function [{calls}] "
+                    f"CREATE TABLE AS SELECT statement does not support aggregate function [{shown}] "
                     "without a GROUP BY clause."
                 )
             raise KsqlException("Aggregate query requires a GROUP BY clause.")
@@ -541,9 +541,9 @@ class Planner:
         key_cols: list[tuple[str, SqlType, exp.Expression] | None] = [None] * len(gnames)
         values: list[tuple[str, exp.Expression]] = []
         for (orig, _), (e, _), name in zip(select, select_copies, names, strict=True):
-            c = A.canonical(orig, scope)
-            if c in gcanon:
-                i = gcanon.index(c)
+            canon_item = A.canonical(orig, scope)
+            if canon_item in gcanon:
+                i = gcanon.index(canon_item)
                 if key_cols[i] is None:
                     key_cols[i] = (name, gtypes[gnames[i]], exp.Column(this=exp.to_identifier(gnames[i], quoted=True)))
                     continue
@@ -583,9 +583,9 @@ class Planner:
             seen.add(name)
             columns.append((name, c.fn))
             schema_cols.append(Column(name, c.type, VALUE))
-        for c in schema_cols:
-            if c.namespace == KEY and _contains_map(c.type):
-                raise KsqlException(_map_key_error(c))
+        for out_col in schema_cols:
+            if out_col.namespace == KEY and _contains_map(out_col.type):
+                raise KsqlException(_map_key_error(out_col))
         if persistent and not [c for c in schema_cols if c.namespace == VALUE]:
             raise KsqlException("The projection contains no value columns.")
         head = self._chain(head, ProjectOp(columns))
