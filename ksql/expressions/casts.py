@@ -82,21 +82,8 @@ def converter(src: SqlType, dst: SqlType) -> Converter | None:
         return lambda v: v % 86_400_000
     if s is _B.DATE and d is _B.TIMESTAMP:
         return lambda v: v * 86_400_000
-    if s is _B.ARRAY and d is _B.ARRAY:
-        inner = converter(src.element, dst.element)  # type: ignore[arg-type]
-        if inner is None:
-            return None
-        return lambda v: [None if x is None else inner(x) for x in v]
-    if s is _B.MAP and d is _B.MAP:
-        kc = converter(src.key, dst.key)  # type: ignore[arg-type]
-        vc = converter(src.element, dst.element)  # type: ignore[arg-type]
-        if kc is None and vc is None:
-            return None
-        kf = kc or (lambda x: x)
-        vf = vc or (lambda x: x)
-        return lambda v: {
-            (None if k is None else kf(k)): (None if x is None else vf(x)) for k, x in v.items()
-        }
+    if s is d and s in (_B.ARRAY, _B.MAP):
+        return _elementwise(src, dst, converter)
     if s is _B.STRUCT and d is _B.STRUCT:
         # fields match by exact name (struct field names are case-sensitive)
         plans: list[tuple[str, str | None, Converter | None]] = []
@@ -269,6 +256,24 @@ def coerce_value(v: Any, src: SqlType, dst: SqlType) -> Any:
     return v if conv is None else conv(v)
 
 
+def _elementwise(
+    src: SqlType, dst: SqlType, convert: Callable[[SqlType, SqlType], Converter | None]
+) -> Converter | None:
+    """Lift an element conversion over ARRAY elements or MAP keys and values (NULLs stay NULL)."""
+    if src.base is _B.ARRAY:
+        inner = convert(src.element, dst.element)  # type: ignore[arg-type]
+        if inner is None:
+            return None
+        return lambda v: [None if x is None else inner(x) for x in v]
+    kc = convert(src.key, dst.key)  # type: ignore[arg-type]
+    vc = convert(src.element, dst.element)  # type: ignore[arg-type]
+    if kc is None and vc is None:
+        return None
+    kf = kc or (lambda x: x)
+    vf = vc or (lambda x: x)
+    return lambda v: {(None if k is None else kf(k)): (None if x is None else vf(x)) for k, x in v.items()}
+
+
 def coercer(src: SqlType, dst: SqlType) -> Converter | None:
     """Runtime conversion of an expression's value to the common type chosen by coercion."""
     if src == dst or src.base is _B.NULL:
@@ -276,21 +281,8 @@ def coercer(src: SqlType, dst: SqlType) -> Converter | None:
     s, d = src.base, dst.base
     if s is _B.STRING and d is _B.BYTES:
         return lambda v: __import__("base64").b64decode(v.strip())
-    if s is _B.ARRAY and d is _B.ARRAY:
-        inner = coercer(src.element, dst.element)  # type: ignore[arg-type]
-        if inner is None:
-            return None
-        return lambda v: [None if x is None else inner(x) for x in v]
-    if s is _B.MAP and d is _B.MAP:
-        kc = coercer(src.key, dst.key)  # type: ignore[arg-type]
-        vc = coercer(src.element, dst.element)  # type: ignore[arg-type]
-        if kc is None and vc is None:
-            return None
-        kf = kc or (lambda x: x)
-        vf = vc or (lambda x: x)
-        return lambda v: {
-            (None if k is None else kf(k)): (None if x is None else vf(x)) for k, x in v.items()
-        }
+    if s is d and s in (_B.ARRAY, _B.MAP):
+        return _elementwise(src, dst, coercer)
     if s is _B.STRUCT and d is _B.STRUCT:
         plans = [
             (name, src.field_type(name) is not None,

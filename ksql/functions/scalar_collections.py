@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterable
-from decimal import Decimal
 from typing import Any
 
 from ksql.errors import KsqlException, KsqlFunctionException
+from ksql.expressions.values import java_double_str
 from ksql.functions.registry import (
     AnyType,
     ArrayOf,
@@ -93,25 +93,6 @@ def _checked(fn_name: str, impl: Callable[..., Any]) -> Callable[[list[SqlType],
 # --------------------------------------------------------------------------------------------
 # Java-compatible string rendering of primitive elements (ARRAY_JOIN)
 # --------------------------------------------------------------------------------------------
-
-
-def java_double_str(d: float) -> str:
-    """``Double.toString``: plain notation in [1e-3, 1e7), otherwise ``1.0E10`` style."""
-    if math.isnan(d):
-        return "NaN"
-    if math.isinf(d):
-        return "Infinity" if d > 0 else "-Infinity"
-    if d == 0:
-        return "-0.0" if math.copysign(1.0, d) < 0 else "0.0"
-    if 1e-3 <= abs(d) < 1e7:
-        text = repr(d)
-        return text if "." in text else text + ".0"
-    sign, digits, exponent = Decimal(repr(d)).as_tuple()
-    assert isinstance(exponent, int)
-    ds = "".join(map(str, digits)).rstrip("0") or "0"
-    exp10 = exponent + len(digits) - 1
-    mantissa = ds[0] + "." + (ds[1:] or "0")
-    return ("-" if sign else "") + f"{mantissa}E{exp10}"
 
 
 def _element_renderer(t: SqlType | None) -> Callable[[Any], str]:
