@@ -87,9 +87,9 @@ def _suite(args: argparse.Namespace) -> int:
     if args.qtt:
         results += run_files([Path(x) for x in args.qtt])
     if args.rqtt:
-        from ksql.testing.rqtt import run_rqtt_files
-
-        results += run_rqtt_files([Path(x) for x in args.rqtt])
+        # REST query-validation tests need the full REST surface (issue: REST API and CLI)
+        print("ksql-test-runner: --rqtt is not available yet; use --qtt", file=sys.stderr)
+        return 2
     if args.filter:
         results = [r for r in results if args.filter in r.name]
     totals = Counter(r.status for r in results)
