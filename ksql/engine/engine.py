@@ -7,7 +7,6 @@ the same streams, tables and queries (resuming from committed offsets).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -674,4 +673,3 @@ _HANDLERS: dict[type, Callable[..., Any]] = {
     nodes.Assert: KsqlEngine._assert,
 }
 
-_ = asyncio

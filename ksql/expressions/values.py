@@ -231,7 +231,7 @@ def parse_timestamp(s: str) -> int:
         int(y), int(mo or 1), int(d or 1), int(h or 0), int(mi or 0), int(sec or 0),
         int((frac or "0").ljust(6, "0")[:6]), tzinfo=_dt.UTC,
     )
-    ms = int((dt - _EPOCH).total_seconds() * 1000) // 1 if False else _millis(dt)
+    ms = _millis(dt)
     if tz and tz != "Z":
         sign = -1 if tz[0] == "-" else 1
         digits = tz[1:].replace(":", "")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import struct as _struct
 from collections.abc import Callable
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ksql.catalog import DataSource, FormatInfo
-from ksql.errors import KsqlException, SerializationError
+from ksql.errors import KsqlException
 from ksql.expressions import casts
 from ksql.formats.delimited import parse_delimiter
 from ksql.runtime.operators import SinkOp, SourceOp
-from ksql.schema import HEADER, KEY, LogicalSchema
+from ksql.schema import LogicalSchema
 from ksql.sqltypes import BaseType, SqlType
 from ksql.types import Row
 
@@ -280,4 +277,3 @@ def _wrap(v: Any) -> bool | None:
     return str(v).strip().lower() == "true"
 
 
-_ = (base64, _struct, Decimal, SerializationError, KEY, HEADER)

@@ -98,7 +98,9 @@ def run_case(case: dict[str, Any], fmt: str | None, timeout_s: float = 30.0,
     scope = extension_functions() if test_functions else contextlib.nullcontext()
     try:
         with scope:
-            detail = asyncio.run(asyncio.wait_for(_run(case, fmt), timeout_s))
+            # a `config` list runs the case once per value, substituted for the "{CONFIG}" property
+            for config in case.get("config") or [None]:
+                detail = asyncio.run(asyncio.wait_for(_run(case, fmt, config), timeout_s))
     except CaseFailure as e:
         return "fail", str(e)
     except TimeoutError:
@@ -108,20 +110,17 @@ def run_case(case: dict[str, Any], fmt: str | None, timeout_s: float = 30.0,
     return "pass", detail
 
 
-def _subst(text: str, fmt: str | None, config: Any) -> str:
-    if fmt is not None:
-        text = text.replace("{FORMAT}", fmt)
-    return text
+def _subst(text: str, fmt: str | None) -> str:
+    return text.replace("{FORMAT}", fmt) if fmt is not None else text
 
 
-async def _run(case: dict[str, Any], fmt: str | None) -> str:
+async def _run(case: dict[str, Any], fmt: str | None, config: Any = None) -> str:
     """Runs one case; returns the actual error text when the case expects an error."""
     expected_exc = case.get("expectedException")
     props = dict(TEST_DEFAULTS)
     for k, v in (case.get("properties") or {}).items():
-        props[k] = v
-    config_values = case.get("config")
-    statements = [_subst(s, fmt, None) for s in case["statements"]]
+        props[k] = config if v == "{CONFIG}" else v
+    statements = [_subst(s, fmt) for s in case["statements"]]
     backend = EmbeddedLog(None)
     engine = KsqlEngine(backend, Config(props), persist_commands=False)
     try:
@@ -147,7 +146,6 @@ async def _run(case: dict[str, Any], fmt: str | None) -> str:
         await _check_post(engine, case)
     finally:
         await backend.close()
-    _ = config_values
     return ""
 
 
