@@ -9,6 +9,7 @@ the statements (or processing) raises an error of the named kind whose message c
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -189,11 +190,9 @@ async def _produce_inputs(engine: KsqlEngine, case: dict[str, Any]) -> None:
         topic = rec["topic"]
         src = _source_for_topic(engine, topic)
         key = wire.encode_key(rec.get("key"), rec.get("window"), src)
-        value_fmt = src.value_format.name if src is not None else "JSON"
-        value_cols = [(c.name, c.type) for c in src.schema.value] if src is not None else []
-        value = wire.encode(rec.get("value"), value_fmt, value_cols)
+        value = wire.encode_value(rec.get("value"), src)
         headers = tuple(
-            (h["KEY"], None if h.get("VALUE") is None else __import__("base64").b64decode(h["VALUE"]))
+            (h["KEY"], None if h.get("VALUE") is None else base64.b64decode(h["VALUE"]))
             for h in rec.get("headers") or []
         )
         ts = int(rec.get("timestamp", 0) or 0)
@@ -232,9 +231,7 @@ async def _check_outputs(engine: KsqlEngine, case: dict[str, Any]) -> None:
             )
         for i, (exp_rec, act) in enumerate(zip(expected, actual, strict=True)):
             key, window = wire.decode_key(act.key, src)
-            value_fmt = src.value_format.name if src is not None else "JSON"
-            value_cols = [(c.name, c.type) for c in src.schema.value] if src is not None else []
-            value = wire.decode(act.value, value_fmt, value_cols)
+            value = wire.decode_value(act.value, src)
             problems = []
             if not _equal(exp_rec.get("key"), key):
                 problems.append(f"key {key!r} != expected {exp_rec.get('key')!r}")
@@ -264,9 +261,7 @@ def _sink_for_topic(engine: KsqlEngine, topic: str) -> DataSource | None:
 
 def _describe(r: Record, src: DataSource | None) -> str:
     key, window = wire.decode_key(r.key, src)
-    fmt = src.value_format.name if src is not None else "JSON"
-    cols = [(c.name, c.type) for c in src.schema.value] if src is not None else []
-    return f"{{key={key!r}, value={wire.decode(r.value, fmt, cols)!r}, ts={r.timestamp}{', window=' + str(window) if window else ''}}}"
+    return f"{{key={key!r}, value={wire.decode_value(r.value, src)!r}, ts={r.timestamp}{', window=' + str(window) if window else ''}}}"
 
 
 def _strip(e: dict[str, Any]) -> dict[str, Any]:
