@@ -116,5 +116,3 @@ def field_info(c: Column) -> dict[str, Any]:
         if c.header_key is not None:
             d["headerKey"] = c.header_key
     return d
-
-RESERVED_NAMES = SYSTEM_COLUMN_NAMES

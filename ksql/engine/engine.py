@@ -26,7 +26,7 @@ from ksql.planner.planner import Planner, QueryPlan
 from ksql.planner.serde import SerdeFactory
 from ksql.runtime.operators import SinkOp
 from ksql.runtime.task import ProcessingLogEntry, QueryTask
-from ksql.schema import HEADER, KEY, RESERVED_NAMES, VALUE, Column, LogicalSchema
+from ksql.schema import HEADER, KEY, SYSTEM_COLUMN_NAMES, VALUE, Column, LogicalSchema
 from ksql.sqltypes import BYTES, STRING, BaseType, array, struct
 from ksql.topics.base import Record, TopicBackend
 
@@ -212,7 +212,7 @@ class KsqlEngine:
         cols: list[Column] = []
         seen: set[str] = set()
         for c in stmt.columns:
-            if c.name in RESERVED_NAMES:
+            if c.name in SYSTEM_COLUMN_NAMES:
                 raise KsqlException(f"'{c.name}' is a reserved column name. You cannot use it as a name for a column.")
             if c.name in seen:
                 raise KsqlException(f"Duplicate column names: {c.name}")

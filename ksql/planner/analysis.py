@@ -16,8 +16,6 @@ from ksql.schema import (
     PSEUDO_COLUMNS,
     ROWTIME,
     WINDOW_BOUNDS,
-    WINDOWEND,
-    WINDOWSTART,
 )
 from ksql.sqltypes import SqlType
 
@@ -230,7 +228,6 @@ def _transform_topdown(node: exp.Expression, fn) -> exp.Expression:  # type: ign
     return node
 
 
-RESERVED = {ROWTIME, "ROWPARTITION", "ROWOFFSET", WINDOWSTART, WINDOWEND}
 
 
 # -- validation of a query's column references and function names ----------------------------------

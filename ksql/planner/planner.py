@@ -17,6 +17,7 @@ from ksql.catalog import DataSource, MetaStore, WindowInfo
 from ksql.dialect import nodes
 from ksql.errors import KsqlException
 from ksql.expressions.compiler import CodegenError, ExpressionCompiler, Scope, expr_sql
+from ksql.formats import check_key_maps
 from ksql.functions import registry as reg
 from ksql.functions.aggregate_base import INTERMEDIATE_TYPE_ERROR, has_complex_intermediate
 from ksql.planner import analysis as A
@@ -40,7 +41,16 @@ from ksql.runtime.operators import (
     SourceOp,
     TableMaterializeOp,
 )
-from ksql.schema import KEY, ROWTIME, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
+from ksql.schema import (
+    KEY,
+    ROWTIME,
+    SYSTEM_COLUMN_NAMES,
+    VALUE,
+    WINDOWEND,
+    WINDOWSTART,
+    Column,
+    LogicalSchema,
+)
 from ksql.sqltypes import BaseType, SqlType, can_implicitly_cast
 from ksql.types import Row
 
@@ -196,8 +206,8 @@ class Planner:
             schema_cols.append(Column(name, c.type, VALUE))
         for out_col in schema_cols:
             # (joins check their own repartition keys, under the joined names)
-            if out_col.namespace == KEY and _contains_map(out_col.type) and not joined:
-                raise KsqlException(_map_key_error(out_col))
+            if out_col.namespace == KEY and not joined:
+                check_key_maps([(out_col.name, out_col.type)])
         if persistent and not [c for c in schema_cols if c.namespace == VALUE]:
             raise KsqlException("The projection contains no value columns.")
         head = self._chain(head, ProjectOp(columns))
@@ -214,11 +224,11 @@ class Planner:
         for item in query.select:
             e = item.expr
             same_name = item.alias == e.name if isinstance(e, exp.Column) else False
-            if isinstance(e, exp.Column) and e.name in A.RESERVED and (
+            if isinstance(e, exp.Column) and e.name in SYSTEM_COLUMN_NAMES and (
                     same_name or (item.alias is None and not ins.joined)):
                 # a system column selected as itself would clash with the sink's own
                 raise KsqlException(f"Reserved column name in select: `{e.name}`. Please remove or alias the column.")
-            if item.alias is not None and item.alias in A.RESERVED:
+            if item.alias is not None and item.alias in SYSTEM_COLUMN_NAMES:
                 raise KsqlException(
                     f"`{item.alias}` is a reserved column name. You cannot use it as an alias for a column."
                 )
@@ -584,8 +594,8 @@ class Planner:
             columns.append((name, c.fn))
             schema_cols.append(Column(name, c.type, VALUE))
         for out_col in schema_cols:
-            if out_col.namespace == KEY and _contains_map(out_col.type):
-                raise KsqlException(_map_key_error(out_col))
+            if out_col.namespace == KEY:
+                check_key_maps([(out_col.name, out_col.type)])
         if persistent and not [c for c in schema_cols if c.namespace == VALUE]:
             raise KsqlException("The projection contains no value columns.")
         head = self._chain(head, ProjectOp(columns))
@@ -914,8 +924,8 @@ class Planner:
             node = _JoinNode(kind, [*node.aliases, right.alias], op, node.cols + right_cols, equiv, node.window)
         self._join_output = node.head
         self._join_window = node.window
-        if ja.key_type is not None and _contains_map(ja.key_type):
-            raise KsqlException(_map_key_error(Column(ja.key_name or "", ja.key_type, KEY)))
+        if ja.key_type is not None:
+            check_key_maps([(ja.key_name or "", ja.key_type)])
         return node.head, node.kind, [], [], ja.synthetic is not None  # type: ignore[return-value]
 
     def _prefixed_names(self, use: A.SourceUse) -> list[str]:
@@ -1190,14 +1200,6 @@ def _flag(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
-def _map_key_error(c: Column) -> str:
-    return (
-        "Map keys, including types that contain maps, are not supported as they may lead to unexpected "
-        f"behavior due to inconsistent serialization. Key column name: `{c.name}`. Column type: {c.type}. "
-        "See https://github.com/confluentinc/ksql/issues/6621 for more."
-    )
-
-
 def _display_name(node: exp.Expression, scope: Scope, taken: dict[str, SqlType], fallback: str) -> str:
     """Row key for an aggregate's group-by value or result: its text as ksqlDB prints it, unless
     that clashes with another column of the aggregate's row."""
@@ -1216,16 +1218,6 @@ def _message_sql(node: exp.Expression, joined: bool) -> str:
         return n
 
     return expr_sql(node.copy().transform(fix))
-
-
-def _contains_map(t: SqlType) -> bool:
-    if t.base is BaseType.MAP:
-        return True
-    if t.base is BaseType.ARRAY:
-        return _contains_map(t.element)  # type: ignore[arg-type]
-    if t.base is BaseType.STRUCT:
-        return any(_contains_map(ft) for _, ft in t.fields)
-    return False
 
 
 def _qualified_sql(node: exp.Expression, scope: Scope, partitioned: bool) -> str:

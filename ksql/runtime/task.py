@@ -133,6 +133,8 @@ class QueryTask:
         self.sink_taps: list[Callable[[Any], None]] = []
         self.state: Any = None  # a state.manager.StateManager when state is persisted
         self.store_names = sorted({n for op in operators if (n := getattr(op, "store_name", None))})
+        # operators that act when stream time moves (window close, held-back join rows)
+        self.timed = [op for op in operators if type(op).on_stream_time is not Operator.on_stream_time]
         for op in operators:
             op.open(self.ctx)
 
@@ -208,7 +210,7 @@ class QueryTask:
             for src in self.sources.get(topic, ()):
                 src.process_record(r)
             self.positions[(topic, r.partition)] = r.offset + 1
-            for op in self.operators:
+            for op in self.timed:
                 op.on_stream_time(ctx.stream_time)
 
     async def commit(self) -> None:
