@@ -266,9 +266,6 @@ class KsqlEngine:
         return col.name, fmt
 
     # -- CSAS / CTAS / INSERT INTO ------------------------------------------------------------
-    def _planner(self) -> Planner:
-        return Planner(self.metastore, self.serdes, lambda msg: None, self.config.props)
-
     async def _create_as_select(self, stmt: nodes.CreateAsSelect, ctx: ExecutionContext) -> Entity:
         kind = stmt.kind
         label = kind.lower()
