@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from ksql.errors import KsqlException
 from ksql.formats.base import Format
+from ksql.formats.debezium import DebeziumFormat
 from ksql.formats.delimited import DelimitedFormat
 from ksql.formats.json import JsonFormat
 from ksql.formats.kafka import KafkaFormat
@@ -29,6 +30,7 @@ FORMATS: dict[str, type[Format]] = {
         ProtobufFormat,
         ProtobufNoSrFormat,
         JsonSchemaFormat,
+        DebeziumFormat,
     )
 }
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ksql.engine.config import Config
     from ksql.planner.planner import QueryPlan
 
-KNOWN_FORMATS = {"JSON", "DELIMITED", "KAFKA", "NONE", "AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"}
+KNOWN_FORMATS = {"JSON", "DELIMITED", "KAFKA", "NONE", "AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR", "DEBEZIUM"}
 
 
 def _get_format(info: FormatInfo) -> Any:
@@ -56,7 +56,9 @@ class SerdeFactory:
                     "or set a default via the 'ksql.persistence.default.format.value' config."
                 )
         if kf is None:
-            kf = config.get("ksql.persistence.default.format.key") or "KAFKA"
+            # Debezium keys are JSON objects of the primary-key columns: read them with the same format
+            debezium = str(vf).upper() == "DEBEZIUM"
+            kf = "DEBEZIUM" if debezium else config.get("ksql.persistence.default.format.key") or "KAFKA"
             if not schema.key:
                 kf = "NONE"
         key = FormatInfo(str(kf).upper(), self._format_props(props, "KEY"))
@@ -89,6 +91,8 @@ class SerdeFactory:
         vf = props.get("VALUE_FORMAT") or fmt
         if kf is None:
             kf = source.key_format.name
+            if kf == "DEBEZIUM":  # change events in, plain rows out
+                kf = "JSON"
             if kf == "NONE" and plan.schema.key:
                 kf = config.get("ksql.persistence.default.format.key") or "KAFKA"
         if not plan.schema.key:
@@ -97,6 +101,8 @@ class SerdeFactory:
             kf = "NONE"
         if vf is None:
             vf = source.value_format.name
+            if vf == "DEBEZIUM":
+                vf = "JSON"
         key_props = dict(source.key_format.properties) if str(kf).upper() == source.key_format.name else {}
         value_props = dict(source.value_format.properties) if str(vf).upper() == source.value_format.name else {}
         key_props.update(self._format_props(props, "KEY"))
