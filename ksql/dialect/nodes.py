@@ -271,6 +271,22 @@ class Print(Statement):
 
 
 @dataclass
+class CreateConnector(Statement):
+    """``CREATE SOURCE|SINK CONNECTOR``: forwarded to Kafka Connect; property names keep their case."""
+
+    kind: str  # SOURCE | SINK
+    name: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    if_not_exists: bool = False
+
+
+@dataclass
+class DropConnector(Statement):
+    name: str
+    if_exists: bool = False
+
+
+@dataclass
 class Assert(Statement):
     """ASSERT TOPIC/SCHEMA (accepted; the engine answers existence checks)."""
 

@@ -109,7 +109,12 @@ class KsqlParser(ExpressionParser):
             self._expect("AS")
             return nodes.CreateType(name=name, type=self._sql_type(), if_not_exists=if_not_exists)
         if self._at("SOURCE", "SINK") and self._next_is("CONNECTOR"):
-            self._unsupported("Connector statements")
+            kind = self._word_text(self._curr) or ""
+            self._advance(2)
+            if_not_exists = self._accept("IF", "NOT", "EXISTS")
+            name = self._ident()
+            return nodes.CreateConnector(kind=kind, name=name, properties=self._connector_properties(),
+                                         if_not_exists=if_not_exists)
         source = self._accept("SOURCE")
         if not self._at("STREAM", "TABLE"):
             self._fail()
@@ -182,6 +187,21 @@ class KsqlParser(ExpressionParser):
                     " Set each property once.",
                     self._statement_text(),
                 )
+            props[key] = self._property_value()
+            if self._match(TokenType.R_PAREN):
+                return props
+            if not self._match(TokenType.COMMA):
+                self._fail("Expecting {',', ')'}")
+
+    def _connector_properties(self) -> dict[str, Any]:
+        """A connector's WITH clause: Kafka Connect config names are case-sensitive, so keep them."""
+        if not self._accept("WITH"):
+            return {}
+        self._expect_token(TokenType.L_PAREN, "(")
+        props: dict[str, Any] = {}
+        while True:
+            key = self._string() if self._curr.token_type == TokenType.STRING else self._ident()
+            self._expect_token(TokenType.EQ, "=")
             props[key] = self._property_value()
             if self._match(TokenType.R_PAREN):
                 return props
@@ -277,8 +297,9 @@ class KsqlParser(ExpressionParser):
         return nodes.Explain(statement=inner)
 
     def _stmt_drop(self) -> nodes.Statement:
-        if self._at("CONNECTOR"):
-            self._unsupported("Connector statements")
+        if self._accept("CONNECTOR"):
+            if_exists = self._accept("IF", "EXISTS")
+            return nodes.DropConnector(name=self._ident(), if_exists=if_exists)
         if self._accept("TYPE"):
             if_exists = self._accept("IF", "EXISTS")
             return nodes.Drop(kind="TYPE", name=self._ident(), if_exists=if_exists)
