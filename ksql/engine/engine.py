@@ -552,14 +552,28 @@ class KsqlEngine:
 
     # -- listings (filled in by ksql.engine.listings) -------------------------------------------
     async def _show(self, stmt: nodes.Show, ctx: ExecutionContext) -> Entity:
-        from ksql.engine import listings
+        from ksql.engine import connectors, listings
 
+        if "CONNECTOR" in stmt.what:
+            return await connectors.show(self, stmt, ctx)
         return await listings.show(self, stmt, ctx)
 
     async def _describe(self, stmt: nodes.Describe, ctx: ExecutionContext) -> Entity:
-        from ksql.engine import listings
+        from ksql.engine import connectors, listings
 
+        if stmt.what == "CONNECTOR":
+            return await connectors.describe(self, stmt, ctx)
         return await listings.describe(self, stmt, ctx)
+
+    async def _create_connector(self, stmt: nodes.CreateConnector, ctx: ExecutionContext) -> Entity:
+        from ksql.engine import connectors
+
+        return await connectors.create(self, stmt, ctx)
+
+    async def _drop_connector(self, stmt: nodes.DropConnector, ctx: ExecutionContext) -> Entity:
+        from ksql.engine import connectors
+
+        return await connectors.drop(self, stmt, ctx)
 
     async def _explain(self, stmt: nodes.Explain, ctx: ExecutionContext) -> Entity:
         from ksql.engine import listings
@@ -668,5 +682,7 @@ _HANDLERS: dict[type, Callable[..., Any]] = {
     nodes.Describe: KsqlEngine._describe,
     nodes.Explain: KsqlEngine._explain,
     nodes.Assert: KsqlEngine._assert,
+    nodes.CreateConnector: KsqlEngine._create_connector,
+    nodes.DropConnector: KsqlEngine._drop_connector,
 }
 
