@@ -19,8 +19,10 @@ Connect logical types are honoured when the schema travels with the payload (``M
 column also accepts Debezium's base64 bytes (scaled by the declared scale), and a TIMESTAMP column an
 ISO-8601 text; integer timestamps are taken as milliseconds (``time.precision.mode=connect``).
 
-Writing produces plain JSON rows (what ``ExtractNewRecordState`` would give), which this format reads
-back; a query over a DEBEZIUM source writes JSON unless its sink names a format.
+Writing produces Kafka Connect JSON (``{"schema", "payload"}``, keys as structs of the key columns), so
+that Connect sink connectors (e.g. Debezium's JDBC sink with ``schemas.enable=true``) can write a table's
+changes into a database; this format reads it back. A query over a DEBEZIUM source writes plain JSON
+unless its sink names a format.
 """
 
 from __future__ import annotations
@@ -119,6 +121,44 @@ def _lenient_reader(t: SqlType) -> Callable[[Any], Any]:
     return read
 
 
+_CONNECT_TYPES = {
+    BaseType.BOOLEAN: ("boolean", None), BaseType.INTEGER: ("int32", None), BaseType.BIGINT: ("int64", None),
+    BaseType.DOUBLE: ("double", None), BaseType.STRING: ("string", None), BaseType.BYTES: ("bytes", None),
+    BaseType.TIMESTAMP: ("int64", "org.apache.kafka.connect.data.Timestamp"),
+    BaseType.DATE: ("int32", "org.apache.kafka.connect.data.Date"),
+    BaseType.TIME: ("int32", "org.apache.kafka.connect.data.Time"),
+}
+
+
+def connect_schema(t: SqlType, optional: bool = True) -> dict[str, Any]:
+    """The Kafka Connect JSON schema of a SQL type (what JsonConverter expects with schemas on)."""
+    b = t.base
+    out: dict[str, Any]
+    if b in _CONNECT_TYPES:
+        kind, name = _CONNECT_TYPES[b]
+        out = {"type": kind}
+        if name:
+            out["name"] = name
+    elif b is BaseType.DECIMAL:
+        # Connect's Decimal; the payload is a JSON number, which JsonConverter reads (KIP-481), as do we
+        out = {"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal",
+               "parameters": {"scale": str(t.scale or 0), "connect.decimal.precision": str(t.precision or 0)}}
+    elif b is BaseType.ARRAY:
+        out = {"type": "array", "items": connect_schema(t.element)}  # type: ignore[arg-type]
+    elif b is BaseType.MAP:
+        out = {"type": "map", "keys": connect_schema(t.key, False),  # type: ignore[arg-type]
+               "values": connect_schema(t.element)}  # type: ignore[arg-type]
+    else:
+        out = connect_schema_of_row(t.fields)
+    out["optional"] = optional
+    return out
+
+
+def connect_schema_of_row(columns: Sequence[Column], optional: bool = True) -> dict[str, Any]:
+    fields = [{**connect_schema(ct, optional), "field": name} for name, ct in columns]
+    return {"type": "struct", "fields": fields, "optional": optional}
+
+
 class _FieldsReader:
     """A JSON object -> column values, names matched exactly, then case-insensitively."""
 
@@ -148,12 +188,14 @@ class DebeziumSerde(Serde):
         super().__init__(columns, is_key=is_key, topic=topic)
         self._fields = _FieldsReader(self.columns)
         self._envelope = not is_key and any(n.upper() in ENVELOPE_COLUMNS for n, _ in self.columns)
-        # writing: plain JSON, keys unwrapped when single (as the JSON format writes them)
-        self._writer = _json.JsonSerde(columns, is_key=is_key, unwrapped=is_key and len(columns) == 1,
-                                       topic=topic)
+        # writing: Connect JSON, the schema computed once, the payload as a JSON object of the columns
+        self._writer = _json.JsonSerde(columns, is_key=is_key, unwrapped=False, topic=topic)
+        schema = connect_schema_of_row(self.columns, optional=not is_key)
+        self._prefix = b'{"schema":' + _json.dumps(schema).encode() + b',"payload":'
 
     def serialize(self, values: Sequence[Any] | None) -> bytes | None:
-        return self._writer.serialize(values)
+        payload = self._writer.serialize(values)
+        return None if payload is None else self._prefix + payload + b"}"
 
     def deserialize(self, data: bytes | None) -> Values | None:
         if data is None:

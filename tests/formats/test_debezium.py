@@ -132,3 +132,19 @@ def test_stream_over_debezium_topic_sees_before_and_after() -> None:
     # one row per change event; the tombstone passes a projection as a null value, as in ksqlDB
     assert out == [(b"1", {"OP": "c", "D": 10.0}), (b"1", {"OP": "u", "D": -6.0}),
                    (b"1", {"OP": "d", "D": -4.0}), (b"1", None)]
+
+
+def test_writes_connect_json_that_it_reads_back() -> None:
+    cols = [("NAME", SqlType(BaseType.STRING)), ("TOTAL", decimal(12, 2)), ("AT", SqlType(BaseType.TIMESTAMP))]
+    serde = get_format("DEBEZIUM").serde(cols, is_key=False, topic="t")
+    data = serde.serialize(["ann", Decimal("10.50"), 1000])
+    doc = orjson.loads(data)
+    assert doc["payload"] == {"NAME": "ann", "TOTAL": 10.5, "AT": 1000}
+    assert [f["field"] for f in doc["schema"]["fields"]] == ["NAME", "TOTAL", "AT"]
+    assert doc["schema"]["fields"][1]["name"] == "org.apache.kafka.connect.data.Decimal"
+    assert serde.deserialize(data) == ["ann", Decimal("10.50"), 1000]
+    assert serde.serialize(None) is None
+    key = get_format("DEBEZIUM").serde([("ID", SqlType(BaseType.INTEGER))], is_key=True, topic="t")
+    kdata = key.serialize([7])
+    assert orjson.loads(kdata)["payload"] == {"ID": 7}
+    assert key.deserialize(kdata) == [7]
