@@ -1,391 +1,41 @@
-"""``ksql``: a command-line client for the REST server.
+"""``ksql``: the interactive shell for a ksql server, in the look and behaviour of ksqlDB's CLI.
 
-    ksql [URL] [-e SQL] [-f FILE] [--output JSON|TABULAR] [-d NAME=VALUE ...]
+    ksql [SERVER_URL] [-e SQL | -f FILE] [--output TABULAR|JSON] [-u USER [-p PASSWORD] | -t TOKEN]
+         [--config-file FILE] [-d NAME=VALUE ...] [--query-row-limit N] [--query-timeout MS]
 
-Statements go to ``/ksql``; SELECT and PRINT go to ``/query`` and their rows are printed as they
-stream in (Ctrl-C stops the query). ``SET``/``UNSET`` and ``DEFINE``/``UNDEFINE`` are kept
-locally and sent with every request, as ksqlDB's CLI does. Without ``-e``/``-f`` it reads
-statements interactively; a statement ends with ``;``.
+Without ``-e``/``-f`` it greets, checks the server and reads statements at the ``ksql> `` prompt
+(prompt_toolkit: multi-line editing, history in ``~/.ksql-history``, Tab completion). A statement
+ends with ``;`` and may span lines; the shell's own commands (``help``, ``spool`` …) need no
+``;``. Ctrl-C clears the line or stops a running query; Ctrl-D or ``exit`` leaves.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import getpass
+import os
 import re
-import shutil
 import sys
-from collections.abc import Generator
-from typing import Any, TextIO
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 
-import httpx
+from ksql.cli import commands
+from ksql.cli.client import Client, ServerError, ServerUnavailable
+from ksql.cli.render import unreachable_server_block
+from ksql.cli.session import CliError, Console, Session
 
-from ksql.dialect import split_statements
+__all__ = ["Client", "Shell", "main", "statement_complete"]
 
 DEFAULT_SERVER = "http://localhost:8088"
-VERSION = "0.1.0"
-
-_LEADING_WORD = re.compile(r"^\s*([A-Za-z]+)")
-_SET = re.compile(r"^\s*SET\s+'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'\s*;?\s*$", re.I | re.S)
-_UNSET = re.compile(r"^\s*UNSET\s+'((?:[^']|'')*)'\s*;?\s*$", re.I | re.S)
-_DEFINE = re.compile(r"^\s*DEFINE\s+([A-Za-z_][A-Za-z0-9_]*)\s*=\s*'((?:[^']|'')*)'\s*;?\s*$", re.I | re.S)
-_UNDEFINE = re.compile(r"^\s*UNDEFINE\s+([A-Za-z_][A-Za-z0-9_]*)\s*;?\s*$", re.I | re.S)
-
-
-class ServerUnavailable(Exception):
-    pass
-
-
-class CommandFailed(Exception):
-    """A statement was rejected; the message has been printed."""
-
-
-class Client:
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(timeout, read=None))
-
-    def close(self) -> None:
-        self.http.close()
-
-    def _unreachable(self, e: Exception) -> ServerUnavailable:
-        return ServerUnavailable(
-            f"Could not reach a ksql server at {self.url} ({e}).\n"
-            "Start one with `ksql-server`, or pass the server's URL: ksql http://host:8088")
-
-    def info(self) -> dict[str, Any]:
-        try:
-            r = self.http.get("/info")
-        except httpx.HTTPError as e:
-            raise self._unreachable(e) from None
-        try:
-            return r.json().get("KsqlServerInfo", {})  # type: ignore[no-any-return]
-        except ValueError:
-            raise ServerUnavailable(f"{self.url} does not look like a ksql server (GET /info answered {r.status_code})") from None
-
-    def ksql(self, sql: str, props: dict[str, str], variables: dict[str, str]) -> httpx.Response:
-        try:
-            return self.http.post("/ksql", json={"ksql": sql, "streamsProperties": props, "sessionVariables": variables})
-        except httpx.HTTPError as e:
-            raise self._unreachable(e) from None
-
-    def query(self, sql: str, props: dict[str, str], variables: dict[str, str]
-              ) -> Generator[dict[str, Any] | str, None, None]:
-        """Elements of a ``/query`` response as they arrive (PRINT yields its text lines)."""
-        body = {"ksql": sql, "streamsProperties": props, "sessionVariables": variables}
-        try:
-            with self.http.stream("POST", "/query", json=body, headers={"Accept": "application/json"}) as r:
-                if r.status_code != 200:
-                    r.read()
-                    yield _error_body(r)
-                    return
-                for line in r.iter_lines():
-                    text = line.strip()
-                    if not text:
-                        continue
-                    try:
-                        yield json.loads(text.strip("[],").strip() or "null") if text[0] in "[{" else text
-                    except ValueError:
-                        yield line
-        except httpx.HTTPError as e:
-            raise self._unreachable(e) from None
-
-
-def _error_body(r: httpx.Response) -> dict[str, Any]:
-    try:
-        body = r.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and "message" in body:
-        return {"errorMessage": body}
-    return {"errorMessage": {"message": f"HTTP {r.status_code}: {r.text}"}}
-
-
-# -- rendering ------------------------------------------------------------------------------------
-def _cell(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, (dict, list)):
-        return json.dumps(v, separators=(",", ":"))
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-
-    def line(values: list[str]) -> str:
-        return "|".join(f" {v:<{w}} " for v, w in zip(values, widths, strict=True)).rstrip()
-
-    lines = [line(r) for r in cells]
-    head = line(headers)
-    rule = "-" * max(len(x) for x in [head, *lines])
-    return "\n".join([head, rule, *lines, rule])
-
-
-_SOURCE_COLUMNS = ["Kafka Topic", "Key Format", "Value Format", "Windowed"]
-
-
-def render_entity(e: dict[str, Any]) -> str:
-    kind = e.get("@type")
-    if kind == "currentStatus":
-        return table(["Message"], [[e.get("commandStatus", {}).get("message", "")]])
-    if kind in ("streams", "tables"):
-        items = sorted(e.get(kind, []), key=lambda s: s.get("name", ""))
-        title = "Stream Name" if kind == "streams" else "Table Name"
-        return table([title, *_SOURCE_COLUMNS], [
-            [s.get("name"), s.get("topic"), s.get("keyFormat"), s.get("valueFormat"), s.get("isWindowed")]
-            for s in items])
-    if kind == "queries":
-        rows = [[q.get("id"), q.get("queryType"), ", ".join(f"{k}:{v}" for k, v in (q.get("statusCount") or {}).items()),
-                 ", ".join(q.get("sinks") or []), ", ".join(q.get("sinkKafkaTopics") or []), q.get("queryString")]
-                for q in e.get("queries", [])]
-        return table(["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"], rows) + \
-            "\nFor detailed information on a Query run: EXPLAIN <Query ID>;"
-    if kind == "kafka_topics":
-        return table(["Kafka Topic", "Partitions", "Partition Replicas"],
-                     [[t.get("name"), len(t.get("replicaInfo") or []), (t.get("replicaInfo") or [1])[0]]
-                      for t in e.get("topics", [])])
-    if kind == "properties":
-        return table(["Property", "Scope", "Default override", "Effective Value"],
-                     [[p.get("name"), p.get("scope"), p.get("level"), p.get("value")] for p in e.get("properties", [])])
-    if kind == "function_names":
-        return table(["Function Name", "Category"], [[f.get("name"), f.get("category")] for f in e.get("functions", [])])
-    if kind == "warning_entity":
-        return f"WARNING: {e.get('message')}"
-    if kind == "terminate_query":
-        return f'Terminated query "{e.get("queryId")}"'
-    return json.dumps(e, indent=2)
-
-
-def render_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, separators=(",", " : "))
-
-
-class RowPrinter:
-    """Query results as a boxed table with fixed-width cells, printed row by row as they stream."""
-
-    def __init__(self, out: TextIO, columns: list[str]) -> None:
-        self.out = out
-        self.columns = columns
-        term = shutil.get_terminal_size((120, 24)).columns
-        self.width = max(5, term // max(1, len(columns)) - 2)
-        self.rule = "+" + "+".join("-" * self.width for _ in columns) + "+"
-
-    def _line(self, values: list[str]) -> str:
-        chunks = [[v[i:i + self.width] for i in range(0, len(v), self.width)] or [""] for v in values]
-        height = max(len(c) for c in chunks)
-        lines = []
-        for i in range(height):
-            lines.append("|" + "|".join(f"{(c[i] if i < len(c) else ''):<{self.width}}" for c in chunks) + "|")
-        return "\n".join(lines)
-
-    def header(self) -> None:
-        print(self.rule, self._line(self.columns), self.rule, sep="\n", file=self.out, flush=True)
-
-    def row(self, values: list[Any], tombstone: bool) -> None:
-        cells = ["<TOMBSTONE>" if (tombstone and v is None) else _cell(v) for v in values]
-        print(self._line(cells), file=self.out, flush=True)
-
-
-def _schema_names(schema: str) -> list[str]:
-    return re.findall(r"`((?:[^`]|``)*)`\s+[A-Z]", schema) or [schema]
-
-
-# -- the shell ------------------------------------------------------------------------------------
-class Shell:
-    def __init__(self, client: Client, output: str = "TABULAR", out: TextIO = sys.stdout,
-                 variables: dict[str, str] | None = None) -> None:
-        self.client = client
-        self.output = output.upper()
-        self.out = out
-        self.props: dict[str, str] = {}
-        self.variables: dict[str, str] = dict(variables or {})
-
-    def echo(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
-
-    def error(self, text: str) -> None:
-        red = self.out.isatty() if hasattr(self.out, "isatty") else False
-        self.echo(f"\x1b[31m{text}\x1b[0m" if red else text)
-
-    def run_script(self, text: str) -> bool:
-        """Run every statement of ``text``; False if one failed (later ones still run)."""
-        ok = True
-        for stmt in split_statements(text):
-            try:
-                self.run_statement(stmt)
-            except CommandFailed:
-                ok = False
-        return ok
-
-    def run_statement(self, stmt: str) -> None:
-        if self._local(stmt):
-            return
-        m = _LEADING_WORD.match(stmt)
-        word = m.group(1).upper() if m else ""
-        if word in ("SELECT", "PRINT"):
-            self._query(stmt)
-        else:
-            self._statement(stmt)
-
-    def _local(self, stmt: str) -> bool:
-        if m := _SET.match(stmt):
-            name, value = m.group(1).replace("''", "'"), m.group(2).replace("''", "'")
-            old = self.props.get(name)
-            self.props[name] = value
-            change = f"from '{old}' to '{value}'" if old is not None else f"to '{value}'"
-            self.echo(f"Successfully changed local property '{name}' {change}. Use the UNSET command to revert your change.")
-            return True
-        if m := _UNSET.match(stmt):
-            name = m.group(1).replace("''", "'")
-            if name not in self.props:
-                self.error(f"Cannot unset local property '{name}' which was never set in the first place")
-                raise CommandFailed
-            self.echo(f"Successfully unset local property '{name}' (value was '{self.props.pop(name)}').")
-            return True
-        if m := _DEFINE.match(stmt):
-            self.variables[m.group(1)] = m.group(2).replace("''", "'")
-            return True
-        if m := _UNDEFINE.match(stmt):
-            if self.variables.pop(m.group(1), None) is None:
-                self.echo(f"WARNING: Cannot undefine variable '{m.group(1)}' which was never defined")
-            return True
-        return False
-
-    def _statement(self, stmt: str) -> None:
-        r = self.client.ksql(stmt, self.props, self.variables)
-        try:
-            body = r.json()
-        except ValueError:
-            self.error(f"Unexpected answer from the server (HTTP {r.status_code}): {r.text}")
-            raise CommandFailed from None
-        if r.status_code != 200:
-            self.error(body.get("message", r.text) if isinstance(body, dict) else r.text)
-            raise CommandFailed
-        if self.output == "JSON":
-            self.echo(render_json(body))
-            return
-        for e in body:
-            if len(body) > 1:
-                self.echo(e.get("statementText", ""))
-            self.echo(render_entity(e))
-            for w in e.get("warnings") or []:
-                self.echo(f"WARNING: {w.get('message')}")
-
-    def _query(self, stmt: str) -> None:
-        printer: RowPrinter | None = None
-        failed = False
-        stream = self.client.query(stmt, self.props, self.variables)
-        try:
-            for el in stream:
-                if isinstance(el, str):
-                    self.echo(el)
-                    continue
-                if not isinstance(el, dict):
-                    continue
-                if self.output == "JSON":
-                    self.echo(render_json(el))
-                if "header" in el:
-                    if self.output != "JSON":
-                        printer = RowPrinter(self.out, _schema_names(el["header"].get("schema", "")))
-                        printer.header()
-                elif "row" in el:
-                    if printer is not None:
-                        printer.row(el["row"].get("columns", []), bool(el["row"].get("tombstone")))
-                elif "finalMessage" in el:
-                    if self.output != "JSON":
-                        self.echo(el["finalMessage"])
-                elif "errorMessage" in el:
-                    failed = True
-                    self.error(el["errorMessage"].get("message", ""))
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stream.close()
-        if printer is not None:
-            self.echo("Query terminated")
-        if failed:
-            raise CommandFailed
-
-    # -- interactive ------------------------------------------------------------------------------
-    def interactive(self, read: Any = input) -> None:
-        info = self.client.info()
-        self.echo(f"\nCLI v{VERSION}, Server v{info.get('version', '?')} located at {self.client.url}")
-        self.echo(f"Server Status: {info.get('serverStatus', 'UNKNOWN')}\n")
-        self.echo("Having trouble? Type 'help' (case-insensitive) for a rundown of how things work!\n")
-        buffer = ""
-        while True:
-            try:
-                line = read("ksql> " if not buffer else "> ")
-            except KeyboardInterrupt:
-                self.echo("^C")
-                buffer = ""
-                continue
-            except EOFError:
-                self.echo("Exiting ksqlDB.")
-                return
-            if not buffer and self._cli_command(line):
-                if line.strip().rstrip(";").strip().lower() in ("exit", "quit"):
-                    self.echo("Exiting ksqlDB.")
-                    return
-                continue
-            buffer += line + "\n"
-            if not statement_complete(buffer):
-                continue
-            text, buffer = buffer, ""
-            try:
-                self.run_script(text)
-            except ServerUnavailable as e:
-                self.error(str(e))
-            except KeyboardInterrupt:
-                self.echo("^C")
-
-    def _cli_command(self, line: str) -> bool:
-        words = line.strip().rstrip(";").split()
-        if not words:
-            return False
-        cmd = words[0].lower()
-        if cmd in ("exit", "quit") and len(words) == 1:
-            return True
-        if cmd == "help" and len(words) == 1:
-            self.echo(HELP)
-            return True
-        if cmd == "version" and len(words) == 1:
-            self.echo(f"Version: {VERSION}")
-            return True
-        if cmd == "output" and len(words) <= 2:
-            if len(words) == 1:
-                self.echo(f"Current output format: {self.output}")
-            elif words[1].upper() in ("JSON", "TABULAR"):
-                self.output = words[1].upper()
-                self.echo(f"Output format set to {self.output}")
-            else:
-                self.error(f"Invalid output format: '{words[1]}' (expected JSON or TABULAR)")
-            return True
-        if cmd == "server" and len(words) <= 2:
-            if len(words) == 2:
-                self.client.close()
-                self.client = Client(words[1])
-            self.echo(f"Server: {self.client.url}")
-            return True
-        return False
-
-
-HELP = """Statements end with ';' and may span several lines. SELECT and PRINT stream their results;
-press Ctrl-C to stop them.
-
-CLI commands (no ';' needed):
-  help                 this text
-  output [JSON|TABULAR] show or set the output format
-  server [URL]         show or change the server
-  version              the CLI version
-  exit                 leave (Ctrl-D works too)
-
-SET 'property'='value'; and UNSET 'property'; apply to the following statements of this session;
-DEFINE name = 'value'; sets a variable for ${name} substitution."""
+# the ksqlDB release whose CLI and REST API this package follows (the server reports the same)
+CLI_VERSION = "7.9.0"
+UNKNOWN = "<unknown>"
+PROMPT = "ksql> "
+CONTINUATION_PROMPT = ">"
+HELP_REMINDER = "Having trouble? Type 'help' (case-insensitive) for a rundown of how things work!"
+# properties of a --config-file that configure the connection instead of the server's queries
+_CLIENT_SIDE = re.compile(r"^(ssl\.|sasl\.|security\.protocol$)")
 
 
 def statement_complete(text: str) -> bool:
@@ -421,46 +71,330 @@ def statement_complete(text: str) -> bool:
     return quote is None and last == ";"
 
 
+def _only_comments(text: str) -> bool:
+    return not re.sub(r"--[^\n]*|/\*.*?\*/", "", text, flags=re.S).strip()
+
+
+def input_complete(text: str) -> bool:
+    """When Enter runs what was typed: a blank line, a shell command, or complete statements."""
+    return _only_comments(text) or commands.find(text) is not None or statement_complete(text)
+
+
+# -- reading lines --------------------------------------------------------------------------------
+class LineReader(Protocol):
+    def read(self) -> str: ...  # raises EOFError (Ctrl-D) and KeyboardInterrupt (Ctrl-C)
+
+    def history(self) -> list[str]: ...
+
+
+class PromptReader:
+    """The terminal line editor: Enter runs complete input and otherwise opens a new line."""
+
+    def __init__(self, history_path: Path, catalog_fetch: Callable[[str], list[dict[str, Any]]],
+                 console: Console) -> None:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.filters import completion_is_selected
+        from prompt_toolkit.key_binding import KeyBindings
+
+        from ksql.cli.completion import Catalog, JLineHistory, SqlCompleter
+
+        self.catalog = Catalog(catalog_fetch)
+        self._history = JLineHistory(history_path)
+        bindings = KeyBindings()
+
+        @bindings.add("enter", filter=~completion_is_selected)
+        def _(event: Any) -> None:
+            buffer = event.current_buffer
+            if input_complete(buffer.text):
+                buffer.validate_and_handle()
+            else:
+                buffer.insert_text("\n")
+
+        self.session: Any = PromptSession(
+            history=self._history,
+            completer=SqlCompleter(self.catalog, [c.name for c in commands.COMMANDS]),
+            complete_while_typing=False,
+            multiline=True,
+            key_bindings=bindings,
+            prompt_continuation=lambda width, line_number, wrap_count: CONTINUATION_PROMPT,
+        )
+
+    def read(self) -> str:
+        return str(self.session.prompt(PROMPT))
+
+    def history(self) -> list[str]:
+        return list(self._history.get_strings())
+
+
+class PlainReader:
+    """Reads lines from a pipe or file when stdin is not a terminal, with the same rules."""
+
+    def __init__(self, stdin: TextIO, console: Console) -> None:
+        self.stdin = stdin
+        self.console = console
+        self._history: list[str] = []
+
+    def read(self) -> str:
+        text = ""
+        prompt = PROMPT
+        while True:
+            self.console.out.write(prompt)
+            self.console.out.flush()
+            line = self.stdin.readline()
+            if not line:
+                # as at a terminal, end of input leaves the shell; an unfinished statement is dropped
+                raise EOFError
+            text += line
+            if input_complete(text):
+                break
+            prompt = CONTINUATION_PROMPT
+        text = text.rstrip("\n")
+        if text.strip() and (not self._history or self._history[-1] != text):
+            self._history.append(text)
+        return text
+
+    def history(self) -> list[str]:
+        return list(self._history)
+
+
+# -- the shell ------------------------------------------------------------------------------------
+class Shell(Session):
+    reader: LineReader | None = None
+
+    def history_lines(self) -> list[str]:
+        return self.reader.history() if self.reader else []
+
+    def reset_for_new_server(self) -> None:
+        self.last_sequence_number = -1
+        self.request_pipelining = False
+        self.on_catalog_change()
+
+    def server_info(self) -> tuple[str, str]:
+        try:
+            info = self.client.info(timeout=5.0)
+        except (ServerUnavailable, ServerError, ValueError):
+            return UNKNOWN, UNKNOWN
+        return str(info.get("version") or UNKNOWN), str(info.get("serverStatus") or UNKNOWN)
+
+    def validate_server(self) -> bool:
+        """Check that a ksql server answers; if not, say so (the session still starts)."""
+        try:
+            self.client.info(timeout=5.0)
+            return True
+        except ValueError:
+            self.console.print("Server URL must begin with protocol (e.g., http:// or https://)", err=True)
+        except ServerUnavailable as e:
+            self.console.print(unreachable_server_block(self.client.url, str(e)), err=True)
+        except ServerError as e:
+            self.console.print(f"Couldn't connect to the KSQL server: {e.message}\n", err=True)
+        return False
+
+    def welcome(self) -> None:
+        version, status = self.server_info()
+        width = min(self.console.width, len(HELP_REMINDER))
+        for line in LOGO:
+            self.console.print(line.center(width).rstrip())
+        self.console.print()
+        warning = version_warning(CLI_VERSION, version)
+        self.console.print(f"CLI v{CLI_VERSION}, Server v{version} located at {self.client.url}"
+                           + (f"\n{warning}" if warning else ""))
+        self.console.print(f"Server Status: {status}")
+        self.console.print()
+        self.console.print(HELP_REMINDER)
+        self.console.print()
+
+    def interactive(self, reader: LineReader | None = None) -> int:
+        self.welcome()
+        self.validate_server()
+        self.reader = reader or self._default_reader()
+        while True:
+            try:
+                line = self.reader.read()
+            except KeyboardInterrupt:
+                self.console.print("^C")
+                continue
+            except EOFError:
+                self.console.print("Exiting ksqlDB.")
+                return 0
+            self.console.echo_input(line)
+            try:
+                self.handle_input(line.strip())
+            except commands.ExitShell:
+                self.console.print("Exiting ksqlDB.")
+                return 0
+            except KeyboardInterrupt:
+                self.console.print("^C")
+            except commands.COMMAND_ERRORS as e:
+                self.console.error(str(e))
+
+    def handle_input(self, line: str) -> None:
+        if not line:
+            return
+        found = commands.find(line)
+        if found:
+            commands.run(self, *found)
+        else:
+            self.handle_line(line)
+
+    def _default_reader(self) -> LineReader:
+        if not (sys.stdin.isatty() and self.console.is_terminal):
+            return PlainReader(sys.stdin, self.console)
+        history = Path(os.path.expanduser("~")) / ".ksql-history"
+        try:
+            history.touch(exist_ok=True)
+        except OSError:
+            self.console.print(f"WARNING: Unable to create command history file '{history}', command history "
+                               "will not be saved.")
+        reader = PromptReader(history, lambda sql: self.client.ksql(sql, self.props, self.variables, timeout=5.0),
+                              self.console)
+
+        def catalog_changed() -> None:
+            reader.catalog.stale = True
+
+        self.on_catalog_change = catalog_changed
+        return reader
+
+
+LOGO = [
+    "===========================================",
+    "=                                         =",
+    "=       k s q l  -  streaming  SQL        =",
+    "=     the ksqlDB dialect, in Python       =",
+    "=                                         =",
+    "===========================================",
+]
+
+
+def _version_tuple(version: str) -> tuple[int, int] | None:
+    m = re.match(r"v?(\d+)\.(\d+)", version)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+class UnsupportedServer(Exception):
+    pass
+
+
+def version_warning(cli: str, server: str) -> str:
+    """The banner's version note: empty when CLI and server match; servers older than Confluent
+    Platform 6.0 / ksqlDB 0.10 are refused."""
+    sv, cv = _version_tuple(server), _version_tuple(cli)
+    if cv is None:
+        return ("\nWARNING: Could not identify CLI version.\n"
+                "         Non-matching CLI and server versions may lead to unexpected errors.\n")
+    if sv is None:
+        return ("\nWARNING: Could not identify server version.\n"
+                "         Non-matching CLI and server versions may lead to unexpected errors.\n")
+    if (sv[0] == 0 and sv < (0, 10)) or (0 < sv[0] < 6):
+        minimum = "0.10.0" if sv[0] == 0 else "6.0.0"
+        raise UnsupportedServer(f"This CLI version ({cli}) does not support server version {server}; "
+                                f"the oldest supported server version is {minimum}.")
+    if sv != cv:
+        return ("\nWARNING: CLI and server version don't match. This may lead to unexpected errors.\n"
+                "         It is recommended to use a CLI that matches the server version.\n")
+    return ""
+
+
+# -- command line ---------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ksql", description="Command-line client for a ksql server.")
-    p.add_argument("server", nargs="?", default=DEFAULT_SERVER, help=f"server URL (default {DEFAULT_SERVER})")
+    p = argparse.ArgumentParser(prog="ksql", description="The ksql shell: run statements against a ksql server.")
+    p.add_argument("server", nargs="?", default=DEFAULT_SERVER,
+                   help=f"the address of the ksql server (default {DEFAULT_SERVER})")
+    p.add_argument("--config-file", metavar="FILE",
+                   help="properties sent with every request (ssl.*, sasl.* and security.protocol stay local)")
+    p.add_argument("-u", "--user", default="", help="user name, for a server with basic authentication")
+    p.add_argument("-p", "--password", default="", help="password (asked for when only --user is given)")
+    p.add_argument("-t", "--token", default="", help="bearer token, instead of user and password")
     p.add_argument("-e", "--execute", metavar="SQL", help="run these statements and exit")
     p.add_argument("-f", "--file", metavar="FILE", help="run the statements of this file and exit")
-    p.add_argument("-d", "--define", metavar="NAME=VALUE", action="append", default=[], help="define a variable")
-    p.add_argument("--output", default="TABULAR", type=str.upper, choices=["TABULAR", "JSON"])
+    p.add_argument("-d", "--define", metavar="NAME=VALUE", action="append", default=[],
+                   help="define a variable, as DEFINE does (repeatable)")
+    p.add_argument("--output", default="TABULAR", type=str.upper, choices=["TABULAR", "JSON"],
+                   help="output format (default TABULAR; the 'output' command changes it)")
+    p.add_argument("--query-row-limit", type=int, metavar="N", help="stop queries after N rows")
+    p.add_argument("--query-timeout", type=int, metavar="MS", help="stop queries after MS milliseconds")
     return p
+
+
+def _credentials(args: argparse.Namespace) -> tuple[tuple[str, str] | None, str | None]:
+    if args.user and not args.password:
+        if not sys.stdin.isatty():
+            raise CliError("Could not get console for enter password; use -p option instead.")
+        while not args.password:
+            args.password = getpass.getpass("Enter password: ")
+            if not args.password:
+                print("Error: password can not be empty")
+    if args.token and (args.user or args.password):
+        raise CliError("Only one of username/password or token can be provided")
+    if bool(args.user) != bool(args.password):
+        raise CliError("You must specify both a username and a password. If you don't want to use an "
+                       "authenticated session, don't specify either of the --user or the --password flags on "
+                       "the command line")
+    return ((args.user, args.password) if args.user else None), (args.token or None)
+
+
+def _config_properties(path: str | None) -> dict[str, str]:
+    if not path:
+        return {}
+    # the server's reader of Java properties files; imported here so the shell starts without it
+    from rest.server import load_properties
+
+    try:
+        props = load_properties(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CliError(f"Cannot read the config file {path}: {e.strerror}") from None
+    return {k: v for k, v in props.items() if not _CLIENT_SIDE.match(k)}
+
+
+def _variables(defines: list[str]) -> dict[str, str]:
+    out = {}
+    for d in defines:
+        name, sep, value = d.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.strip()):
+            raise CliError(f"Variables must be defined as NAME=VALUE (got '{d}')")
+        out[name.strip()] = value
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    variables: dict[str, str] = {}
-    for d in args.define:
-        name, sep, value = d.partition("=")
-        if not sep:
-            print(f"ksql: --define expects NAME=VALUE, got '{d}'", file=sys.stderr)
+    for name in ("query_row_limit", "query_timeout"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            print(f"ksql: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
-        variables[name.strip()] = value
-    shell = Shell(Client(args.server), args.output, variables=variables)
     try:
-        if args.execute is not None or args.file is not None:
-            if args.file is not None:
-                try:
-                    with open(args.file) as f:
-                        script = f.read()
-                except OSError as e:
-                    print(f"ksql: cannot read {args.file}: {e.strerror}", file=sys.stderr)
-                    return 1
-            else:
-                script = args.execute.strip()
-                if not statement_complete(script):
-                    script += ";"
-            return 0 if shell.run_script(script) else 1
-        shell.interactive()
-        return 0
-    except ServerUnavailable as e:
+        auth, token = _credentials(args)
+        props = _config_properties(args.config_file)
+        variables = _variables(args.define)
+    except CliError as e:
         print(str(e), file=sys.stderr)
         return 1
+    batch = args.execute is not None or args.file is not None
+    console = Console(sys.stdout, sys.stderr if batch else None)
+    shell = Shell(Client(args.server, auth=auth, token=token), args.output, variables=variables, console=console,
+                  props=props, row_limit=args.query_row_limit, query_timeout_ms=args.query_timeout)
+    try:
+        if args.file is not None:
+            try:
+                script = Path(args.file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                print(f"No such script file: {args.file} ({getattr(e, 'strerror', None) or e})", file=sys.stderr)
+                return 1
+            shell.validate_server()
+            return 0 if shell.run_script(script) else 1
+        if args.execute is not None:
+            script = args.execute.strip()
+            if script and not script.endswith(";"):
+                script += ";"
+            shell.validate_server()
+            return 0 if shell.run_script(script) else 1
+        return shell.interactive()
+    except UnsupportedServer as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     finally:
+        console.unset_spool()
         shell.client.close()
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from ksql.cli.shell import main
+
+sys.exit(main())
