@@ -1,4 +1,4 @@
-"""``ksql-test-runner``: ksqlDB-compatible single test (-s/-i/-o) and QTT suite mode (--qtt)."""
+"""``ksql-test-runner``: ksqlDB-compatible single test (-s/-i/-o), QTT (--qtt) and REST QTT (--rqtt) suites."""
 
 from __future__ import annotations
 
@@ -87,9 +87,10 @@ def _suite(args: argparse.Namespace) -> int:
     if args.qtt:
         results += run_files([Path(x) for x in args.qtt])
     if args.rqtt:
-        # REST query-validation tests need the full REST surface (issue: REST API and CLI)
-        print("ksql-test-runner: --rqtt is not available yet; use --qtt", file=sys.stderr)
-        return 2
+        from ksql.testing import rqtt
+
+        # each case runs against a real REST server (one per run, a fresh engine per case)
+        results += rqtt.run_files([Path(x) for x in args.rqtt], args.filter)
     if args.filter:
         results = [r for r in results if args.filter in r.name]
     totals = Counter(r.status for r in results)
