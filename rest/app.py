@@ -28,11 +28,13 @@ from ksql.dialect import nodes, split_statements
 from ksql.engine.background import BackgroundRunner
 from ksql.engine.config import DENYLIST, Config, normalize
 from ksql.engine.engine import KsqlEngine
-from ksql.engine.transient import QueryStream, TransientQueries, prepare
+from ksql.engine.transient import PushQueryLimitError, QueryStream, TransientQueries, prepare
 from ksql.errors import KsqlException, KsqlStatementException
 from rest import errors as E
 from rest.errors import RestError
+from rest.inserts import inserts_stream_endpoint
 from rest.print_topic import print_topic
+from rest.status import cluster_status_endpoint, status_endpoint, status_list_endpoint
 from rest.streaming import (
     DELIMITED,
     JSON,
@@ -169,6 +171,8 @@ async def ksql_endpoint(request: Request) -> Response:
             raise RestError(code, e.message, e.statement or sql.strip()) from None
         except KsqlException as e:
             raise RestError(E.BAD_STATEMENT, e.message, sql.strip()) from None
+        except Exception as e:
+            raise _unexpected(e, sql.strip()) from e
     return _json(entities)
 
 
@@ -180,6 +184,8 @@ async def _start_query(state: ServerState, sql: str, overrides: dict[str, Any], 
         stmt = prepare(sql, config, variables)
     except KsqlStatementException as e:
         raise RestError(E.BAD_STATEMENT, _statement_message(e, with_statement_suffix), e.statement or sql.strip()) from None
+    except Exception as e:
+        raise _unexpected(e, sql.strip()) from e
     if isinstance(stmt, nodes.Print):
         return stmt
     if not isinstance(stmt, nodes.QueryStatement):
@@ -187,9 +193,22 @@ async def _start_query(state: ServerState, sql: str, overrides: dict[str, Any], 
     async with state.statement_lock:
         try:
             return await state.transient.start(stmt, overrides)
+        except PushQueryLimitError as e:
+            raise RestError(E.MAX_PUSH_QUERIES, e.message) from None
         except KsqlStatementException as e:
             raise RestError(E.BAD_STATEMENT, _statement_message(e, with_statement_suffix),
                             e.statement or stmt.text) from None
+        except Exception as e:
+            raise _unexpected(e, stmt.text) from e
+
+
+def _unexpected(e: Exception, statement: str) -> Exception:
+    """Bad input must not be a 500: a statement that trips over a bug is answered with a 400."""
+    err = E.from_unexpected(e, statement)
+    if err is None:
+        return e
+    log.error("Unexpected error processing %r", statement, exc_info=e)
+    return err
 
 
 def _statement_message(e: KsqlStatementException, with_suffix: bool) -> str:
@@ -343,6 +362,10 @@ ROUTES = [
     Route("/query", query_endpoint, methods=["POST"]),
     Route("/query-stream", query_stream_endpoint, methods=["POST"]),
     Route("/close-query", close_query_endpoint, methods=["POST"]),
+    Route("/inserts-stream", inserts_stream_endpoint, methods=["POST"]),
+    Route("/status", status_list_endpoint, methods=["GET"]),
+    Route("/status/{type}/{entity}/{action}", status_endpoint, methods=["GET"]),
+    Route("/clusterStatus", cluster_status_endpoint, methods=["GET"]),
     Route("/info", info_endpoint, methods=["GET"]),
     Route("/healthcheck", healthcheck_endpoint, methods=["GET"]),
     Route("/chc/ready", container_health, methods=["GET"]),

@@ -11,6 +11,9 @@ from rest.values import dumps
 BAD_REQUEST = 40000
 BAD_STATEMENT = 40001
 QUERY_ENDPOINT = 40002
+MAX_PUSH_QUERIES = 40003
+HTTP2_ONLY = 40004
+NOT_FOUND = 40400
 SERVER_ERROR = 50000
 NOT_READY = 50302
 SHUTTING_DOWN = 50303
@@ -35,6 +38,21 @@ class RestError(Exception):
 
     def response(self) -> Response:
         return Response(dumps(self.body()), status_code=self.code // 100, media_type=JSON)
+
+
+# what a statement that trips over a server bug raises: the statement cannot be processed, which
+# is the client's answer (4xx); an I/O failure (anything else) stays a server error
+_BUG_TYPES = (AttributeError, TypeError, ValueError, KeyError, IndexError, AssertionError, ArithmeticError,
+              RecursionError, NotImplementedError, UnicodeError)
+
+
+def from_unexpected(e: Exception, statement: str) -> RestError | None:
+    """A 400 for an unexpected error raised while processing ``statement``, or None when the
+    error is not one bad input can cause."""
+    if not isinstance(e, _BUG_TYPES):
+        return None
+    return RestError(BAD_STATEMENT, f"The statement could not be processed ({type(e).__name__}: {e}). This is a "
+                                    "server bug; the server log has the details.", statement)
 
 
 def error_response(code: int, message: str, statement: str | None = None) -> Response:

@@ -1,9 +1,10 @@
 """Streaming query responses: the body writers of ``/query`` and ``/query-stream``, and an ASGI
 response that races the row stream against the client's disconnect.
 
-Every writer emits exactly one JSON element per line, so clients can split on newlines. A push
-query never ends by itself: it ends when the client goes away, and then the query is released at
-once (the ``finally`` of :class:`QueryResponse`), not when the next row fails to send.
+Every writer emits exactly one JSON element per line, so clients can split on newlines; the rows
+waiting when a client is ready go out as one chunk. A push query never ends by itself: it ends
+when the client goes away, and then the query is released at once (the ``finally`` of
+:class:`QueryResponse`), not when the next row fails to send.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ log = logging.getLogger("rest.streaming")
 V1_JSON = "application/vnd.ksql.v1+json"
 JSON = "application/json"
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
+# how long a client cut off for falling behind has to take its error before it is dropped
+SLOW_CLIENT_GRACE_S = 2.0
 
 
 def _error_element(message: str) -> dict[str, Any]:
@@ -41,7 +44,8 @@ async def v1_json_body(stream: QueryStream) -> AsyncIterator[bytes]:
 
     Push and stream pull queries end every element with ``,\\n`` as it is written and close with
     a final message followed by ``]``; table pull queries are complete before the first byte,
-    so their last row is followed directly by ``]``.
+    so their last row is followed directly by ``]``. Whatever events are waiting go out as one
+    chunk.
     """
     header = dumps({"header": {"queryId": stream.query_id, "schema": stream.header_schema()}})
     if stream.kind == "pull":
@@ -54,13 +58,16 @@ async def v1_json_body(stream: QueryStream) -> AsyncIterator[bytes]:
         yield b",\n".join(parts) + b"]"
         return
     yield b"[" + header + b",\n"
-    async for ev in stream.events():
-        if isinstance(ev, ResultRow):
-            yield _row_element(ev, stream) + b",\n"
-        elif isinstance(ev, QueryEnd):
-            yield dumps({"finalMessage": ev.message or "Query Completed"}) + b"]"
-        else:
-            yield dumps({"errorMessage": _error_element(ev.message)}) + b",\n]"
+    async for batch in stream.batches():
+        chunk = []
+        for ev in batch:
+            if isinstance(ev, ResultRow):
+                chunk.append(_row_element(ev, stream) + b",\n")
+            elif isinstance(ev, QueryEnd):
+                chunk.append(dumps({"finalMessage": ev.message or "Query Completed"}) + b"]")
+            else:
+                chunk.append(dumps({"errorMessage": _error_element(ev.message)}) + b",\n]")
+        yield b"".join(chunk)
 
 
 def _metadata(stream: QueryStream) -> bytes:
@@ -71,54 +78,79 @@ def _metadata(stream: QueryStream) -> bytes:
 async def delimited_body(stream: QueryStream) -> AsyncIterator[bytes]:
     """``/query-stream`` default: a metadata line, then one JSON array per row; tombstones dropped."""
     yield _metadata(stream) + b"\n"
-    async for ev in stream.events():
-        if isinstance(ev, ResultRow):
-            if not ev.tombstone:
-                yield dumps(row_to_wire(ev.columns, stream.types)) + b"\n"
-        elif isinstance(ev, QueryFailure):
-            yield dumps(_error_element(ev.message)) + b"\n"
+    types = stream.types
+    async for batch in stream.batches():
+        chunk = []
+        for ev in batch:
+            if isinstance(ev, ResultRow):
+                if not ev.tombstone:
+                    chunk.append(dumps(row_to_wire(ev.columns, types)) + b"\n")
+            elif isinstance(ev, QueryFailure):
+                chunk.append(dumps(_error_element(ev.message)) + b"\n")
+        if chunk:
+            yield b"".join(chunk)
 
 
 async def json_array_body(stream: QueryStream) -> AsyncIterator[bytes]:
     """``/query-stream`` with ``application/json``: ``[{metadata},[row],…]``."""
     yield b"[" + _metadata(stream)
-    async for ev in stream.events():
-        if isinstance(ev, ResultRow):
-            if not ev.tombstone:
-                yield b"," + dumps(row_to_wire(ev.columns, stream.types))
-        elif isinstance(ev, QueryFailure):
-            yield b"," + dumps(_error_element(ev.message))
+    types = stream.types
+    async for batch in stream.batches():
+        chunk = []
+        for ev in batch:
+            if isinstance(ev, ResultRow):
+                if not ev.tombstone:
+                    chunk.append(b"," + dumps(row_to_wire(ev.columns, types)))
+            elif isinstance(ev, QueryFailure):
+                chunk.append(b"," + dumps(_error_element(ev.message)))
+        if chunk:
+            yield b"".join(chunk)
     yield b"]"
 
 
 class QueryResponse:
     """A chunked 200 response fed by ``body``; whichever ends first, the body or the client's
-    connection, ends the other, and ``on_close`` (which releases the query) runs in every case."""
+    connection, ends the other, and ``on_close`` (which releases the query) runs in every case.
+
+    When ``cut_off`` is set (the client fell too far behind a shared writer), the client has
+    ``grace_s`` seconds to take what is left (its error); a client that still does not read is
+    dropped: the response ends unfinished, which makes the server close the connection.
+    """
+
+    grace_s = SLOW_CLIENT_GRACE_S
 
     def __init__(self, body: AsyncIterator[bytes], media_type: str,
-                 on_close: Callable[[], Awaitable[None]] | None = None, name: str = "") -> None:
+                 on_close: Callable[[], Awaitable[None]] | None = None, name: str = "",
+                 cut_off: asyncio.Event | None = None) -> None:
         self.body = body
         self.media_type = media_type
         self.on_close = on_close
         self.name = name
+        self.cut_off = cut_off
 
     @classmethod
     def for_stream(cls, stream: QueryStream, body: AsyncIterator[bytes], media_type: str) -> QueryResponse:
-        return cls(body, media_type, stream.close, stream.query_id)
+        return cls(body, media_type, stream.close, stream.query_id, stream.cut_off)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pump = asyncio.ensure_future(self._pump(send))
         watch = asyncio.ensure_future(_wait_for_disconnect(receive))
+        cut = asyncio.ensure_future(self.cut_off.wait()) if self.cut_off is not None else None
         try:
-            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({pump, watch} | ({cut} if cut else set()), return_when=asyncio.FIRST_COMPLETED)
+            if cut is not None and cut.done() and not pump.done() and not watch.done():
+                await asyncio.wait({pump, watch}, timeout=self.grace_s, return_when=asyncio.FIRST_COMPLETED)
+                if not pump.done() and not watch.done():
+                    log.warning("Dropping the client of push query %s: it stopped reading", self.name)
             if pump.done() and not pump.cancelled():
                 exc = pump.exception()
                 if exc is not None and not isinstance(exc, OSError):
                     log.error("Error while streaming query %s", self.name, exc_info=exc)
         finally:
-            for t in (pump, watch):
+            tasks = [t for t in (pump, watch, cut) if t is not None]
+            for t in tasks:
                 t.cancel()
-            await asyncio.gather(pump, watch, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self._release()
             aclose = getattr(self.body, "aclose", None)
             if aclose is not None:

@@ -1,27 +1,31 @@
 """Transient queries: push queries (``EMIT CHANGES``) and pull queries, as streams of client rows.
 
 A push query whose source is written by a running persistent query, and which only filters and
-projects, taps that query's sink: rows arrive as the writer produces them and nothing is read
-twice. Any other push query runs its own query task, from ``auto.offset.reset`` (default
-latest), in its own consumer group. A pull query on a table answers from the table's
-materialization (the latest row per key of its topic); on a stream it reads the topic from the
-beginning to the end offsets current when it started.
+projects, subscribes to that query's output in process: one tap on the writer's sink builds each
+change once and hands it to every such push query, so a thousand clients cost no consumer and
+read nothing twice. Any other push query runs its own query task, from ``auto.offset.reset``
+(default latest), in its own consumer group. A pull query on a table answers from the table's
+materialization (``ksql.engine.pull``); on a stream it reads the topic from the beginning to the
+end offsets current when it started.
 
-The REST server and the shell consume a :class:`QueryStream`: a header, then events (rows,
-then an end or a failure). Producers never block: a client that falls too far behind a tapped
-query gets an error and is cut off; a query with its own task just waits for its client.
+The REST server and the shell consume a :class:`QueryStream`: a header, then events (rows, then
+an end or a failure), taken one by one or in batches. A subscriber's buffer is bounded: the
+writer never waits for a client, and a client that falls ``max_buffered`` rows behind loses its
+pending rows, gets an error event and is cut off (:attr:`QueryStream.cut_off`). A query with its
+own task just waits for its client instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -29,14 +33,15 @@ from sqlglot import exp
 from ksql.catalog import DataSource
 from ksql.dialect import nodes, parse, split_statements, substitute_variables
 from ksql.engine.config import Config
+from ksql.engine.pull import Materializations, freeze, key_access, with_window_bounds_resolved
 from ksql.errors import KsqlException, KsqlStatementException
+from ksql.expressions.compiler import expr_sql
 from ksql.planner.planner import Planner, QueryPlan
 from ksql.runtime.operators import FilterOp, FlatMapOp, Operator, ProjectOp, SinkOp, SourceOp
 from ksql.runtime.records import Rec
 from ksql.runtime.task import ProcessingLogEntry, QueryTask, TaskContext
 from ksql.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
-from ksql.sqltypes import BaseType, SqlType
-from ksql.types import Key
+from ksql.sqltypes import SqlType
 
 if TYPE_CHECKING:
     from ksql.engine.engine import KsqlEngine
@@ -46,12 +51,20 @@ log = logging.getLogger("ksql.transient")
 LIMIT_REACHED = "Limit Reached"
 QUERY_COMPLETED = "Query Completed"
 DEFAULT_MAX_BUFFERED_ROWS = 10_000
+DEFAULT_MAX_PUSH_QUERIES = 100  # ksqlDB's ksql.max.push.queries
+MAX_BATCH = 1_000  # events handed to a client at once
 IDLE_POLL_S = 0.01
 
-# operators a push query may run on top of another query's sink: stateless, one input
+# operators a push query may run on top of another query's sink: stateless, one input, and none
+# changes the row it is given (every subscriber of a sink is handed the same row)
 _TAPPABLE_OPS = (SourceOp, FilterOp, ProjectOp, FlatMapOp)
 
 _PULL_SUFFIX = " See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to issue a push query."
+_WHERE_ERROR = "Error in WHERE expression: "
+
+
+class PushQueryLimitError(KsqlException):
+    """More push queries than ``ksql.max.push.queries`` would be running."""
 
 
 # -- what a client sees -------------------------------------------------------------------------
@@ -77,9 +90,9 @@ Event = ResultRow | QueryEnd | QueryFailure
 class QueryStream:
     """One transient query as its client sees it: a header, then a sequence of events.
 
-    Producers call :meth:`offer`, :meth:`finish` and :meth:`fail` synchronously; the client
-    iterates :meth:`events` and must call :meth:`close` when it is gone (that releases the
-    query: taps detached, task cancelled).
+    Producers call :meth:`offer`, :meth:`finish`, :meth:`fail` and :meth:`overflow`
+    synchronously; the client takes :meth:`events` or :meth:`batches` and must call
+    :meth:`close` when it is gone (that releases the query: subscription dropped, task cancelled).
     """
 
     def __init__(self, query_id: str, columns: list[tuple[str, SqlType]], marks: dict[str, str],
@@ -91,9 +104,13 @@ class QueryStream:
         self.limit = limit
         self.max_buffered = max_buffered
         self.rows_offered = 0
-        self.done = False
-        self.closed = False
+        self.done = False  # no more events will be added
+        self.closed = False  # released: the client is gone or the query was closed
+        # set when the client fell too far behind a shared writer: whoever serves the client
+        # gives it a moment to take the error event, then drops the connection
+        self.cut_off = asyncio.Event()
         self._events: collections.deque[Event] = collections.deque()
+        self._ended = False  # the final event has been taken
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
         self._cleanups: list[Callable[[], Any]] = []
@@ -117,6 +134,10 @@ class QueryStream:
     def backlogged(self) -> bool:
         return len(self._events) >= self.max_buffered
 
+    @property
+    def buffered(self) -> int:
+        return len(self._events)
+
     def offer(self, columns: list[Any], tombstone: bool = False) -> None:
         if self.done:
             return
@@ -127,17 +148,25 @@ class QueryStream:
         self._wakeup.set()
 
     def finish(self, message: str | None) -> None:
-        if self.done:
-            return
-        self.done = True
-        self._events.append(QueryEnd(message))
-        self._wakeup.set()
+        self._end(QueryEnd(message))
 
     def fail(self, message: str) -> None:
+        self._end(QueryFailure(message))
+
+    def overflow(self, message: str) -> None:
+        """The client fell too far behind: its pending rows are dropped (freeing them at once),
+        the failure is its next event, and it is to be cut off."""
+        if self.done:
+            return
+        self._events.clear()
+        self._end(QueryFailure(message))
+        self.cut_off.set()
+
+    def _end(self, ev: Event) -> None:
         if self.done:
             return
         self.done = True
-        self._events.append(QueryFailure(message))
+        self._events.append(ev)
         self._wakeup.set()
 
     async def wait_for_room(self) -> None:
@@ -146,19 +175,32 @@ class QueryStream:
             await self._drained.wait()
 
     # -- client side --------------------------------------------------------------------------
-    async def events(self) -> AsyncIterator[Event]:
-        while True:
-            while self._events:
-                ev = self._events.popleft()
-                if len(self._events) <= self.max_buffered // 2:
-                    self._drained.set()
-                yield ev
-                if not isinstance(ev, ResultRow):
-                    return
-            if self.closed:
-                return
+    async def next_batch(self, max_events: int = MAX_BATCH) -> list[Event]:
+        """The events available now, waiting for at least one; ``[]`` once the stream is over.
+        A batch ends with the final event (an end or a failure) when it holds it."""
+        while not self._events:
+            if self._ended or self.closed:
+                return []
             self._wakeup.clear()
             await self._wakeup.wait()
+        events = self._events
+        n = min(len(events), max_events)
+        batch = [events.popleft() for _ in range(n)]
+        if len(events) <= self.max_buffered // 2:
+            self._drained.set()
+        if not isinstance(batch[-1], ResultRow):
+            self._ended = True
+            events.clear()
+        return batch
+
+    async def batches(self) -> AsyncIterator[list[Event]]:
+        while batch := await self.next_batch():
+            yield batch
+
+    async def events(self) -> AsyncIterator[Event]:
+        async for batch in self.batches():
+            for ev in batch:
+                yield ev
 
     def on_close(self, fn: Callable[[], Any]) -> None:
         self._cleanups.append(fn)
@@ -168,6 +210,7 @@ class QueryStream:
             return
         self.closed = True
         self.done = True
+        self._events.clear()
         self._drained.set()
         self._wakeup.set()
         for fn in reversed(self._cleanups):
@@ -245,104 +288,47 @@ def _projection(plan: QueryPlan) -> list[str]:
     return list(plan.projection) or [c.name for c in plan.schema.columns]
 
 
-# -- table materializations -----------------------------------------------------------------------
-class _Materialized:
-    """Latest row per key of one table, caught up from its topic on demand."""
-
-    def __init__(self, source: DataSource, op: SourceOp, partitions: int) -> None:
-        self.source = source
-        self.op = op
-        self.partitions = partitions
-        self.positions = dict.fromkeys(range(partitions), 0)
-        # (key, window) -> (partition, serialized key, change): the first two order a scan the way
-        # a key-value store of serialized keys iterates, partition by partition
-        self.rows: dict[Any, tuple[int, bytes, Rec]] = {}
-        self.by_key: dict[Any, set[Any]] = {}  # key -> its (key, window) entries
-        self._raw_key = b""
-        op.to(_MaterializeInto(self))
-
-    def apply(self, rec: Rec) -> None:
-        key = freeze(rec.key)
-        k = (key, rec.window)
-        if rec.row is None:
-            self.rows.pop(k, None)
-            entries = self.by_key.get(key)
-            if entries is not None:
-                entries.discard(k)
-                if not entries:
-                    del self.by_key[key]
-        else:
-            self.rows[k] = (rec.partition, self._raw_key, rec)
-            self.by_key.setdefault(key, set()).add(k)
-
-    async def catch_up(self, engine: KsqlEngine) -> None:
-        for p in range(self.partitions):
-            while True:
-                recs = await engine.backend.read(self.source.topic, p, self.positions[p], 1000)
-                if not recs:
-                    break
-                for r in recs:
-                    self._raw_key = r.key or b""
-                    self.op.process_record(r)
-                    self.positions[p] = r.offset + 1
-
-    def snapshot(self, keys: list[Key] | None = None) -> list[Rec]:
-        """All rows, or those of the given keys, in scan order."""
-        if keys is None:
-            entries = list(self.rows.values())
-        else:
-            wanted = {k for key in keys for k in self.by_key.get(freeze(key), ())}
-            entries = [self.rows[k] for k in wanted]
-        return [rec for _, _, rec in sorted(entries, key=lambda e: (e[0], e[1]))]
-
-
-def freeze(value: Any) -> Any:
-    """A hashable stand-in for a key (keys may hold arrays, maps and structs)."""
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
-    if isinstance(value, dict):
-        return ("\0map", tuple((freeze(k), freeze(v)) for k, v in value.items()))
-    return value
-
-
-class _MaterializeInto(Operator):
-    def __init__(self, table: _Materialized) -> None:
-        super().__init__()
-        self.table = table
-
-    def process(self, rec: Rec, port: int = 0) -> None:
-        self.table.apply(rec)
-
-
-class Materializations:
-    """The queryable tables of an engine: tables written by a running persistent query (CTAS)
-    and source tables (CREATE SOURCE TABLE)."""
-
-    def __init__(self, engine: KsqlEngine) -> None:
-        self.engine = engine
-        self._tables: dict[str, _Materialized] = {}
-
-    def is_queryable(self, src: DataSource) -> bool:
-        if src.kind != "TABLE":
-            return False
-        return src.is_source or (src.created_by is not None and src.created_by in self.engine.queries)
-
-    async def rows(self, src: DataSource, keys: list[Key] | None = None) -> list[Rec]:
-        """The table's current rows (only those of ``keys`` when given), in scan order."""
-        m = self._tables.get(src.name)
-        if m is None or m.source is not src:
-            info = await self.engine.backend.describe_topic(src.topic)
-            op = self.engine.serdes.source_op(src)
-            op.open(TaskContext(f"materialize_{src.name}", _log_processing))
-            m = self._tables[src.name] = _Materialized(src, op, info.partitions if info else 1)
-        for name in [n for n in self._tables if self.engine.metastore.get_source(n) is None]:
-            del self._tables[name]
-        await m.catch_up(self.engine)
-        return m.snapshot(keys)
-
-
 def _log_processing(entry: ProcessingLogEntry) -> None:
     log.debug("processing log [%s]: %s", entry.query_id, entry.message)
+
+
+# -- a persistent query's output, shared by its push queries ------------------------------------
+class SinkSubscribers:
+    """The push queries reading one persistent query's output. One tap on its sink turns each
+    change into a source-shaped row once; every subscriber gets that same row (its operators
+    never change the row they are given), synchronously, while the writer runs."""
+
+    def __init__(self, sink: SinkOp, names: list[str], on_empty: Callable[[], Any]) -> None:
+        self.sink = sink
+        self.names = names
+        self.subscribers: list[Callable[[Rec], None]] = []
+        self._on_empty = on_empty
+        sink.taps.append(self._on_change)
+
+    def _on_change(self, rec: Rec) -> None:
+        row = None
+        ts = rec.ts
+        if rec.row is not None:
+            src = rec.row
+            if self.sink.timestamp_fn is not None:
+                ts = self.sink.timestamp_fn(src)  # the record's timestamp, as the sink wrote it
+            row = {n: src.get(n) for n in self.names}
+            if rec.window is not None:
+                row[WINDOWSTART], row[WINDOWEND] = rec.window
+            row[ROWTIME] = ts
+        shared = Rec(rec.key, row, ts, window=rec.window)
+        for fn in self.subscribers:
+            fn(shared)
+
+    def add(self, fn: Callable[[Rec], None]) -> None:
+        self.subscribers = [*self.subscribers, fn]  # copy on write: the tap may be iterating
+
+    def remove(self, fn: Callable[[Rec], None]) -> None:
+        self.subscribers = [f for f in self.subscribers if f is not fn]
+        if not self.subscribers:
+            if self._on_change in self.sink.taps:
+                self.sink.taps.remove(self._on_change)
+            self._on_empty()
 
 
 # -- starting transient queries -------------------------------------------------------------------
@@ -368,6 +354,12 @@ class TransientQueries:
         self.max_buffered_rows = max_buffered_rows
         self.materialized = Materializations(engine)
         self.active: dict[str, QueryStream] = {}
+        # (id(sink), row columns) -> the push queries reading that sink
+        self.subscriptions: dict[tuple[int, tuple[str, ...]], SinkSubscribers] = {}
+
+    @property
+    def push_queries(self) -> int:
+        return sum(1 for s in self.active.values() if s.kind == "push")
 
     async def start(self, stmt: nodes.QueryStatement, overrides: dict[str, Any] | None = None) -> QueryStream:
         config = self.engine.config.with_overrides(overrides)
@@ -375,8 +367,11 @@ class TransientQueries:
             if stmt.query.emit is None:
                 stream = await self._start_pull(stmt.query, config)
             else:
+                limit = config.get_int("ksql.max.push.queries", DEFAULT_MAX_PUSH_QUERIES)
+                if self.push_queries >= limit:
+                    raise PushQueryLimitError("Maximum number of push queries exceeded")
                 stream = await self._start_push(stmt.query, config)
-        except KsqlStatementException:
+        except (KsqlStatementException, PushQueryLimitError):
             raise
         except KsqlException as e:
             raise KsqlStatementException(e.message, stmt.text) from e
@@ -388,6 +383,7 @@ class TransientQueries:
     async def close_all(self) -> None:
         for stream in list(self.active.values()):
             await stream.close()
+        self.materialized.close()
 
     def _plan(self, query: nodes.Query, config: Config) -> QueryPlan:
         planner = Planner(self.engine.metastore, self.engine.serdes.with_config(config), lambda m: None, config.props)
@@ -405,14 +401,20 @@ class TransientQueries:
     # -- push ---------------------------------------------------------------------------------
     async def _start_push(self, query: nodes.Query, config: Config) -> QueryStream:
         plan = self._plan(query, config)
-        qid = _transient_id(query)
+        raw = str(config.get("ksql.streams.auto.offset.reset") or "latest")
+        reset = raw.strip().lower()
+        if reset not in ("earliest", "latest", "none"):
+            raise KsqlException(f"Invalid value {raw} for configuration auto.offset.reset: String must be one of: "
+                                "latest, earliest, none")
+        writer = self._tappable_writer(query, plan, reset)
+        # served from a persistent query's output with push v2 on: a scalable push query
+        scalable = writer is not None and config.get_bool("ksql.query.push.v2.enabled", False)
+        qid = f"SCALABLE_PUSH_QUERY_{uuid.uuid4()}" if scalable else _transient_id(query)
         stream = self._stream(qid, plan, "push", {}, plan.limit)
         if stream.done:
             return stream
-        reset = str(config.get("ksql.streams.auto.offset.reset") or "latest").lower()
-        writer = self._tappable_writer(query, plan, reset)
         if writer is not None:
-            self._tap(stream, plan, writer)
+            self._tap(stream, plan, writer, skip_null_keys=scalable)
         else:
             await self._run_own_task(stream, plan, config, reset)
         return stream
@@ -420,7 +422,7 @@ class TransientQueries:
     def _tappable_writer(self, query: nodes.Query, plan: QueryPlan, reset: str) -> SinkOp | None:
         """The sink of the running query that writes this query's source, when tapping it gives
         the same rows as reading the topic would."""
-        if reset != "latest" or query.joins or len(plan.sources) != 1:
+        if reset == "earliest" or query.joins or len(plan.sources) != 1:
             return None
         if not all(isinstance(op, _TAPPABLE_OPS) for op in plan.operators):
             return None
@@ -432,7 +434,9 @@ class TransientQueries:
         running = self.engine.queries.get(src.created_by)
         return running.sink if running is not None else None
 
-    def _tap(self, stream: QueryStream, plan: QueryPlan, sink: SinkOp) -> None:
+    def _tap(self, stream: QueryStream, plan: QueryPlan, sink: SinkOp, skip_null_keys: bool = False) -> None:
+        """Subscribe ``stream`` to ``sink``. ``skip_null_keys``: scalable push queries drop rows
+        whose key is null (keyed sources)."""
         (src_op,) = [op for ops in plan.source_ops.values() for op in ops]
         out = _PushOutput(stream, plan)
         assert plan.output is not None
@@ -440,34 +444,32 @@ class TransientQueries:
         ctx = TaskContext(stream.query_id, _log_processing)
         for op in [*plan.operators, out]:
             op.open(ctx)
-        names = src_op.key_names + src_op.value_names
+        skip_null_keys = skip_null_keys and bool(src_op.key_names)
+        forward = src_op.forward
 
         def on_change(rec: Rec) -> None:
             if stream.done:
                 return
+            if skip_null_keys and all(k is None for k in rec.key):
+                return
             if stream.backlogged:
-                stream.fail(
+                stream.overflow(
                     f"Push query {stream.query_id} was closed: its client fell more than "
                     f"{stream.max_buffered} rows behind. Consume rows faster or add a LIMIT.")
                 return
-            row = None
-            if rec.row is not None:
-                row = {n: rec.row.get(n) for n in names}
-                if rec.window is not None:
-                    row[WINDOWSTART], row[WINDOWEND] = rec.window
-                row[ROWTIME] = rec.ts
             try:
-                src_op.forward(Rec(rec.key, row, rec.ts, window=rec.window))
+                forward(rec)
             except Exception as e:  # never let a client's query break the writer
                 stream.fail(f"Error processing push query row: {e}")
 
-        sink.taps.append(on_change)
-
-        def detach() -> None:
-            if on_change in sink.taps:
-                sink.taps.remove(on_change)
-
-        stream.on_close(detach)
+        names = src_op.key_names + src_op.value_names
+        k = (id(sink), tuple(names))
+        subs = self.subscriptions.get(k)
+        if subs is None or subs.sink is not sink:
+            subs = SinkSubscribers(sink, names, lambda: self.subscriptions.pop(k, None))
+            self.subscriptions[k] = subs
+        subs.add(on_change)
+        stream.on_close(lambda: subs.remove(on_change))
 
     async def _run_own_task(self, stream: QueryStream, plan: QueryPlan, config: Config, reset: str,
                             until_end: bool = False) -> None:
@@ -505,7 +507,10 @@ class TransientQueries:
                 raise KsqlException(
                     "LIMIT clause in pull queries is currently disabled. You can enable them by setting "
                     "ksql.query.pull.limit.clause.enabled=true." + _PULL_SUFFIX)
-        plan = self._plan(query, config)
+        where = with_window_bounds_resolved(query.where)
+        if where is not query.where:
+            query = dataclasses.replace(query, where=where)
+        plan = self._plan_pull(query, config)
         src = plan.sources[0]
         if src.kind == "STREAM":
             stream = self._stream(_transient_id(query), plan, "stream_pull", {}, plan.limit)
@@ -515,12 +520,24 @@ class TransientQueries:
         if not self.materialized.is_queryable(src):
             raise KsqlException(
                 f"The `{src.name}` table isn't queryable. To derive a queryable table, you can do "
-                f"'CREATE TABLE QUERYABLE_{src.name} AS SELECT * FROM {src.name}'. "
-                "See https://cnfl.io/queries for more info.")
-        return await self._pull_table(query, plan)
+                f"'CREATE TABLE QUERYABLE_{src.name} AS SELECT * FROM {src.name}'." + _PULL_SUFFIX)
+        keys = key_access(query.where, src, config)
+        return await self._pull_table(plan, src, keys)
 
-    async def _pull_table(self, query: nodes.Query, plan: QueryPlan) -> QueryStream:
-        src = plan.sources[0]
+    def _plan_pull(self, query: nodes.Query, config: Config) -> QueryPlan:
+        try:
+            return self._plan(query, config)
+        except KsqlException as e:
+            where = query.where
+            if where is None or not e.message.startswith(_WHERE_ERROR):
+                raise
+            if any(True for _ in where.find_all(exp.Between)) and "Cannot compare" in e.message:
+                # ksqlDB type-checks BETWEEN once rewritten as two comparisons, when it compiles them
+                raise KsqlException("Invalid expression: " + e.message[len(_WHERE_ERROR):]) from e
+            # a pull query's WHERE errors name the clause they are about
+            raise KsqlException(f"{e.message}\nStatement: {expr_sql(where)}") from e
+
+    async def _pull_table(self, plan: QueryPlan, src: DataSource, keys: list[Any] | None) -> QueryStream:
         marks = dict.fromkeys([c.name for c in plan.schema.key], " KEY")
         if src.window is not None:
             marks.update(dict.fromkeys([WINDOWSTART, WINDOWEND], " KEY"))
@@ -536,7 +553,7 @@ class TransientQueries:
         for op in [*plan.operators, out]:
             op.open(ctx)
         # the WHERE clause still filters every row: the lookup only narrows which rows are read
-        for rec in await self.materialized.rows(src, key_lookups(query.where, src)):
+        for rec in await self.materialized.rows(src, keys):
             if out.full:
                 break
             src_op.forward(rec.with_(row=dict(rec.row) if rec.row is not None else None, old=None))
@@ -575,88 +592,6 @@ async def _drive(task: QueryTask, stream: QueryStream, ends: dict[tuple[str, int
         stream.fail(f"{type(e).__name__}: {e}")
 
 
-def key_lookups(where: exp.Expression | None, src: DataSource) -> list[Key] | None:
-    """The keys a pull query's WHERE pins down (``K = lit`` for every key column, all ANDed, or
-    ``K IN (lit, ...)`` on a single key); None when it needs a scan."""
-    if where is None:
-        return None
-    key_cols = src.schema.key
-    conjuncts: list[exp.Expression] = []
-    stack = [where]
-    while stack:
-        e = stack.pop()
-        e = e.this if isinstance(e, exp.Paren) else e
-        if isinstance(e, exp.And):
-            stack += [e.this, e.expression]
-        else:
-            conjuncts.append(e)
-    values: dict[str, list[Any]] = {}
-    for c in conjuncts:
-        if isinstance(c, exp.EQ):
-            for col, lit in ((c.this, c.expression), (c.expression, c.this)):
-                if isinstance(col, exp.Column) and not isinstance(lit, exp.Column):
-                    v = _literal(lit)
-                    if v is not _NOT_LITERAL:
-                        values.setdefault(col.name, []).append(v)
-                    break
-        elif isinstance(c, exp.In) and isinstance(c.this, exp.Column):
-            lits = [_literal(x) for x in c.expressions]
-            if lits and all(v is not _NOT_LITERAL for v in lits):
-                values.setdefault(c.this.name, []).append(lits)
-    per_key: list[list[Any]] = []
-    for col in key_cols:
-        found = values.get(col.name)
-        if not found or len(found) != 1:
-            return None
-        options = found[0] if isinstance(found[0], list) else [found[0]]
-        coerced = [_as_key_value(v, col.type) for v in options]
-        if any(v is _NOT_LITERAL for v in coerced):
-            return None
-        per_key.append(coerced)
-    if not per_key:
-        return None
-    if len(per_key) == 1:
-        return [(v,) for v in per_key[0]]
-    if any(len(p) != 1 for p in per_key):
-        return None
-    return [tuple(p[0] for p in per_key)]
-
-
-_NOT_LITERAL = object()
-
-
-def _literal(node: exp.Expression) -> Any:
-    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
-        v = _literal(node.this)
-        return _NOT_LITERAL if v is _NOT_LITERAL else -v
-    if not isinstance(node, exp.Literal):
-        return _NOT_LITERAL
-    if node.is_string:
-        return node.this
-    text = node.this
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return Decimal(text)
-        except ArithmeticError:
-            return _NOT_LITERAL
-
-
-def _as_key_value(v: Any, t: SqlType) -> Any:
-    """A literal as the key column holds it; _NOT_LITERAL when it would need a real cast."""
-    b = t.base
-    if b in (BaseType.INTEGER, BaseType.BIGINT) and isinstance(v, int):
-        return v
-    if b is BaseType.DOUBLE and isinstance(v, (int, Decimal)):
-        return float(v)
-    if b is BaseType.STRING and isinstance(v, str):
-        return v
-    if b is BaseType.DECIMAL and isinstance(v, (int, Decimal)) and t.scale is not None:
-        return Decimal(v).quantize(Decimal(1).scaleb(-t.scale))
-    return _NOT_LITERAL
-
-
 def _transient_id(query: nodes.Query) -> str:
     alias = ""
     if query.from_ is not None:
@@ -686,4 +621,3 @@ def _references(query: nodes.Query, names: set[str]) -> bool:
     if query.where is not None:
         exprs.append(query.where)
     return any(c.name in names for e in exprs for c in e.find_all(exp.Column))
-

@@ -51,17 +51,33 @@ def test_listener_address() -> None:
     (["--bootstrap-servers", "k:9092"], {}, ""),
     ([], {"KSQL_BOOTSTRAP_SERVERS": "k:9092"}, ""),
     (["--config", "{file}"], {}, "bootstrap.servers=k:9092\n"),
+    (["--config", "{file}"], {}, "ksql.streams.bootstrap.servers=k:9092\n"),
 ])
-def test_bootstrap_servers_are_refused_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str], argv: list[str],
-                                               env: dict[str, str], props: str) -> None:
+def test_bootstrap_servers_select_kafka(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                        env: dict[str, str], props: str) -> None:
     file = tmp_path / "ksql-server.properties"
     file.write_text(props)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    code = server.main([a.replace("{file}", str(file)) for a in argv] + ["--data-dir", str(tmp_path / "d")])
+    args = server._parser().parse_args([a.replace("{file}", str(file)) for a in argv])
+    config = Config(server.settings(args, {k: v for k, v in env.items()}))
+    assert config.bootstrap_servers == "k:9092"
+    assert config.processing_guarantee == "at_least_once"
+
+
+@pytest.mark.parametrize("value, expected", [("exactly_once_v2", "exactly_once_v2"),
+                                             ("exactly_once", "exactly_once_v2"), ("at_least_once", "at_least_once")])
+def test_processing_guarantee_values(value: str, expected: str) -> None:
+    args = server._parser().parse_args([])
+    assert Config(server.settings(args, {"KSQL_KSQL_STREAMS_PROCESSING_GUARANTEE": value})).processing_guarantee == expected
+
+
+def test_bad_processing_guarantee_is_refused_at_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "ksql-server.properties"
+    file.write_text("ksql.streams.processing.guarantee=at_most_once\n")
+    code = server.main(["--config", str(file), "--data-dir", str(tmp_path / "d")])
     assert code == 2
-    assert "Kafka backend not available yet" in capsys.readouterr().err
+    assert "Invalid value 'at_most_once' for processing.guarantee" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
 
 
