@@ -21,34 +21,44 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from ksql.dialect import nodes, split_statements
 from ksql.engine.background import BackgroundRunner
-from ksql.engine.config import DENYLIST, Config, normalize
+from ksql.engine.config import Config
 from ksql.engine.engine import KsqlEngine
 from ksql.engine.transient import PushQueryLimitError, QueryStream, TransientQueries, prepare
 from ksql.errors import KsqlException, KsqlStatementException
 from rest import errors as E
 from rest.errors import RestError
 from rest.inserts import inserts_stream_endpoint
+from rest.meta import (
+    SERVER_VERSION,
+    is_valid_property_endpoint,
+    metadata_endpoint,
+    metadata_id_endpoint,
+    prohibited,
+    prohibited_error,
+)
 from rest.print_topic import print_topic
 from rest.status import cluster_status_endpoint, status_endpoint, status_list_endpoint
 from rest.streaming import (
     DELIMITED,
+    DROP_CONNECTION,
     JSON,
     V1_JSON,
     QueryResponse,
+    connection_dropper,
     delimited_body,
     json_array_body,
     v1_json_body,
 )
 from rest.values import dumps
+from rest.websocket import serve_ws_query
 
 log = logging.getLogger("rest")
-
-SERVER_VERSION = "7.9.0"
 
 _QUERY_ENDPOINT_MESSAGE = (
     "The following statement types should be issued to the websocket endpoint '/query':\n\t* PRINT\n\t* SELECT"
@@ -120,16 +130,9 @@ _KIND_NAMES = {str: "string", dict: "JSON object", int: "number"}
 
 
 def _overrides(state: ServerState, props: dict[str, Any]) -> dict[str, Any]:
-    denied = set(DENYLIST)
-    extra = state.config.get("ksql.properties.overrides.denylist")
-    if extra:
-        denied |= {p.strip() for p in str(extra).split(",") if p.strip()}
-    bad = [k for k in props if k in denied or normalize(k) in denied]
+    bad = prohibited(state.config, list(props))
     if bad:
-        raise RestError(
-            E.BAD_REQUEST,
-            "One or more properties overrides set locally are prohibited by the KSQL server "
-            f"(use UNSET to reset their default value): [{', '.join(bad)}]")
+        raise prohibited_error(bad)
     return dict(props)
 
 
@@ -275,6 +278,18 @@ async def close_query_endpoint(request: Request) -> Response:
     return Response(b"", status_code=200)
 
 
+async def ws_query_endpoint(websocket: WebSocket) -> None:
+    state: ServerState = websocket.app.state.ksql
+
+    async def start(sql: str, props: dict[str, Any], variables: dict[str, str]) -> QueryStream:
+        started = await _start_query(state, sql, _overrides(state, props), variables, with_statement_suffix=True)
+        if isinstance(started, nodes.Print):
+            raise RestError(E.BAD_REQUEST, "PRINT is not supported on /ws/query: use /query")
+        return started
+
+    await serve_ws_query(websocket, state.ready, state.not_ready_reason, start)
+
+
 # -- info and health ------------------------------------------------------------------------------
 async def info_endpoint(request: Request) -> Response:
     state = _state(request)
@@ -356,6 +371,15 @@ class _ReadinessGate:
         await self.app(scope, receive, send)
 
 
+class _App(Starlette):
+    """Starlette with a way for a response to cut its connection (the middleware wraps ``send``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[DROP_CONNECTION] = connection_dropper(send)
+        await super().__call__(scope, receive, send)
+
+
 ROUTES = [
     Route("/", root_endpoint, methods=["GET"]),
     Route("/ksql", ksql_endpoint, methods=["POST"]),
@@ -370,6 +394,10 @@ ROUTES = [
     Route("/healthcheck", healthcheck_endpoint, methods=["GET"]),
     Route("/chc/ready", container_health, methods=["GET"]),
     Route("/chc/live", container_health, methods=["GET"]),
+    Route("/is_valid_property/{name:path}", is_valid_property_endpoint, methods=["GET"]),
+    Route("/v1/metadata", metadata_endpoint, methods=["GET"]),
+    Route("/v1/metadata/id", metadata_id_endpoint, methods=["GET"]),
+    WebSocketRoute("/ws/query", ws_query_endpoint),
 ]
 
 
@@ -391,7 +419,7 @@ def create_app(engine: KsqlEngine, config: Config | None = None, *, cluster_id: 
                 await boot
             await state.shutdown()
 
-    app = Starlette(
+    app = _App(
         routes=ROUTES,
         lifespan=lifespan,
         exception_handlers={RestError: _rest_error, HTTPException: _http_error, 404: _not_found,

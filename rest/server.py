@@ -1,16 +1,22 @@
-"""``ksql-server``: run the REST server on the embedded log.
+"""``ksql-server``: run the REST server, on Kafka or on the embedded log.
 
     ksql-server [--config FILE] [--listeners URL] [--data-dir DIR] [--bootstrap-servers HOSTS]
+                [--pg-port PORT] [--pg-password PASSWORD]
 
 Settings come from (later wins): the properties file (ksqlDB property names), ``KSQL_*``
 environment variables in the Confluent image convention (``KSQL_LISTENERS`` → ``listeners``,
-``KSQL_KSQL_SERVICE_ID`` → ``ksql.service.id``), then the command-line flags. Topics live in
-``<data-dir>/log``.
+``KSQL_KSQL_SERVICE_ID`` → ``ksql.service.id``), then the command-line flags. With
+``bootstrap.servers`` (or ``--bootstrap-servers``, ``KSQL_BOOTSTRAP_SERVERS``) topics, the command
+topic and changelogs live on that Kafka cluster; without, in the embedded log in ``<data-dir>/log``.
+Query state (RocksDB) is kept in ``<data-dir>/state`` either way. ``processing.guarantee``
+(``ksql.streams.`` prefix optional) is ``at_least_once`` (default) or ``exactly_once_v2``. PostgreSQL clients connect on ``--pg-port`` (``ksql.pg.*`` settings: see
+``rest.pgwire.server``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -118,8 +124,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="properties file with ksqlDB property names")
     p.add_argument("--listeners", metavar="URL", help=f"where to listen (default {DEFAULT_LISTENER})")
     p.add_argument("--data-dir", metavar="DIR", help=f"where topics and state live (default {DEFAULT_DATA_DIR})")
-    p.add_argument("--bootstrap-servers", metavar="HOSTS", help="Kafka brokers (not available yet)")
+    p.add_argument("--bootstrap-servers", metavar="HOSTS",
+                   help="Kafka brokers host:port[,...] (default: the embedded log under --data-dir)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--pg-port", metavar="PORT", type=int,
+                   help="PostgreSQL wire protocol port (ksql.pg.port; default 5433, 0 disables)")
+    p.add_argument("--pg-password", metavar="PASSWORD",
+                   help="password PostgreSQL clients must give (ksql.pg.password; default: no password)")
+    p.add_argument("--http2", action="store_true",
+                   help="serve HTTP/2 (cleartext, prior knowledge) next to HTTP/1.1, as /inserts-stream needs; "
+                        "runs on hypercorn (pip install 'ksql-py[http2]')")
     return p
 
 
@@ -135,46 +149,75 @@ def settings(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, 
         props["listeners"] = args.listeners
     if args.bootstrap_servers:
         props["bootstrap.servers"] = args.bootstrap_servers
-    bootstrap = next((props[k] for k in _BOOTSTRAP_KEYS if props.get(k)), None)
-    if bootstrap:
-        raise ConfigError(
-            f"Kafka backend not available yet: bootstrap servers '{bootstrap}' were configured, but this "
-            "server only runs on its embedded log for now. Remove 'bootstrap.servers' (and "
-            "KSQL_BOOTSTRAP_SERVERS / --bootstrap-servers) to use the embedded log under --data-dir.")
+    if args.pg_port is not None:
+        props["ksql.pg.port"] = str(args.pg_port)
+    if args.pg_password:
+        props["ksql.pg.password"] = args.pg_password
+    from ksql.engine.config import Config
+
+    try:
+        guarantee = Config(props).processing_guarantee  # refuse a bad value before anything starts
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    props["ksql.streams.processing.guarantee"] = guarantee
     return props
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from rest.pgwire import PgConfigError, PgServer, pg_settings, serve
     try:
         props = settings(args, os.environ)
         host, port = listener_address(props.get("listeners") or DEFAULT_LISTENER)
-    except ConfigError as e:
+        pg = pg_settings(props, host)
+    except (ConfigError, PgConfigError) as e:
         print(f"ksql-server: {e}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    from rest import http2
+
+    if args.http2 and not http2.available():
+        print(f"ksql-server: {http2.INSTALL_HINT}", file=sys.stderr)
+        return 2
 
     import uvicorn
 
     from ksql.engine.config import Config
     from ksql.engine.engine import KsqlEngine
-    from ksql.topics.embedded import EmbeddedLog
+    from ksql.topics import open_backend
     from rest.app import create_app
 
     data_dir = Path(args.data_dir or DEFAULT_DATA_DIR)
+    config = Config(props)
+    bootstrap = config.bootstrap_servers
     try:
-        backend = EmbeddedLog(data_dir / "log")
+        backend = open_backend(bootstrap, data_dir / "log", processing_guarantee=config.processing_guarantee,
+                               client_id=f"ksql-{config.service_id}")
     except Exception as e:
         print(f"ksql-server: cannot open the embedded log in {data_dir / 'log'}: {e}", file=sys.stderr)
         return 1
-    config = Config(props)
     from state.manager import StateManager
 
-    # query state lives in RocksDB under the data dir, backed by changelog topics in the log
+    # query state lives in RocksDB under the data dir, backed by changelog topics (Kafka or the log)
     state = StateManager("rocksdb", data_dir / "state")
     app = create_app(KsqlEngine(backend, config, state=state), config)
-    logging.getLogger("rest").info("Listening on http://%s:%d, data in %s", host, port, data_dir.resolve())
-    uvicorn.run(app, host=host, port=port, log_level=args.log_level, lifespan="on", timeout_graceful_shutdown=5)
+    logging.getLogger("rest").info("Listening on http://%s:%d%s, data in %s%s", host, port,
+                                   " (HTTP/1.1 and HTTP/2)" if args.http2 else "", data_dir.resolve(),
+                                   f", topics on Kafka at {bootstrap} ({config.processing_guarantee})"
+                                   if bootstrap else "")
+    pg_server = PgServer(app.state.ksql, pg) if pg is not None else None
+    if args.http2:
+        http = http2.serve(app, host, port, log_level=args.log_level)
+    else:
+        http = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=args.log_level, lifespan="on",
+                                             timeout_graceful_shutdown=5)).serve()
+    try:
+        asyncio.run(serve(http, pg_server))
+    except PgConfigError as e:
+        print(f"ksql-server: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

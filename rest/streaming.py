@@ -26,6 +26,24 @@ JSON = "application/json"
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 # how long a client cut off for falling behind has to take its error before it is dropped
 SLOW_CLIENT_GRACE_S = 2.0
+# scope key of a callable that aborts the request's connection (see connection_dropper)
+DROP_CONNECTION = "ksql.drop_connection"
+
+
+def connection_dropper(send: Send) -> Callable[[], bool] | None:
+    """A callable that aborts the connection ``send`` writes to, when the server lets us reach it
+    (uvicorn: the transport of the request cycle ``send`` belongs to); True when it did. A client
+    that stopped reading cannot be sent the end of its response: the connection must be cut."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    if abort is None:
+        return None
+
+    def drop() -> bool:
+        abort()
+        return True
+
+    return drop
 
 
 def _error_element(message: str) -> dict[str, Any]:
@@ -142,6 +160,10 @@ class QueryResponse:
                 await asyncio.wait({pump, watch}, timeout=self.grace_s, return_when=asyncio.FIRST_COMPLETED)
                 if not pump.done() and not watch.done():
                     log.warning("Dropping the client of push query %s: it stopped reading", self.name)
+                    drop = scope.get(DROP_CONNECTION)
+                    if drop is not None and drop():
+                        # the server sees the connection go: the response ends as a disconnect
+                        await asyncio.wait({watch}, timeout=1.0)
             if pump.done() and not pump.cancelled():
                 exc = pump.exception()
                 if exc is not None and not isinstance(exc, OSError):

@@ -66,6 +66,32 @@ class Config:
     def service_id(self) -> str:
         return str(self.get("ksql.service.id"))
 
+    @property
+    def bootstrap_servers(self) -> str | None:
+        """Kafka brokers (``bootstrap.servers`` / ``ksql.streams.bootstrap.servers``); None: embedded log."""
+        v = self.get("ksql.streams.bootstrap.servers")
+        return str(v).strip() or None if v is not None else None
+
+    @property
+    def processing_guarantee(self) -> str:
+        """``at_least_once`` or ``exactly_once_v2`` (``exactly_once`` is taken as the latter);
+        ValueError for anything else."""
+        value = str(self.get("ksql.streams.processing.guarantee") or "at_least_once").strip().lower()
+        guarantee = PROCESSING_GUARANTEES.get(value)
+        if guarantee is None:
+            raise ValueError(
+                f"Invalid value '{value}' for processing.guarantee: use at_least_once or exactly_once_v2 "
+                "(exactly_once is accepted as exactly_once_v2).")
+        return guarantee
+
+
+PROCESSING_GUARANTEES = {
+    "at_least_once": "at_least_once",
+    "exactly_once_v2": "exactly_once_v2",
+    "exactly_once": "exactly_once_v2",  # deprecated in Kafka Streams; the same behaviour here
+    "exactly_once_beta": "exactly_once_v2",
+}
+
 
 _STREAMS_PROPS = {
     "auto.offset.reset", "cache.max.bytes.buffering", "commit.interval.ms", "num.stream.threads",

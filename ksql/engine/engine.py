@@ -20,13 +20,24 @@ from ksql import functions  # noqa: F401  (registers the built-in functions)
 from ksql.catalog import DataSource, MetaStore, PersistentQueryInfo, WindowInfo
 from ksql.dialect import nodes, parse, substitute_variables
 from ksql.engine.config import Config
+from ksql.engine.schemas import SchemaInjector
 from ksql.errors import KsqlException, KsqlStatementException
 from ksql.expressions.compiler import ExpressionCompiler, Scope
 from ksql.planner.planner import Planner, QueryPlan
 from ksql.planner.serde import SerdeFactory
 from ksql.runtime.operators import SinkOp
 from ksql.runtime.task import ProcessingLogEntry, QueryTask
-from ksql.schema import HEADER, KEY, SYSTEM_COLUMN_NAMES, VALUE, Column, LogicalSchema
+from ksql.schema import (
+    HEADER,
+    KEY,
+    ROWOFFSET,
+    ROWPARTITION,
+    SYSTEM_COLUMN_NAMES,
+    VALUE,
+    Column,
+    LogicalSchema,
+)
+from ksql.schemaregistry.client import SchemaRegistryClient, registry_from_config
 from ksql.sqltypes import BYTES, STRING, BaseType, array, struct
 from ksql.topics.base import Record, TopicBackend
 
@@ -57,7 +68,8 @@ class ExecutionContext:
 class KsqlEngine:
     def __init__(self, backend: TopicBackend, config: Config | None = None,
                  on_processing_log: Callable[[ProcessingLogEntry], None] | None = None,
-                 persist_commands: bool = True, state: Any = None) -> None:
+                 persist_commands: bool = True, state: Any = None,
+                 schema_registry: SchemaRegistryClient | None = None) -> None:
         self.backend = backend
         self.state = state  # state.manager.StateManager: stores persisted with changelogs; None: memory only
         self.config = config or Config()
@@ -69,8 +81,14 @@ class KsqlEngine:
         self._on_plog = on_processing_log
         self.persist_commands = persist_commands
         self.replaying = False
-        self.serdes = SerdeFactory(self.config)
+        # AVRO/PROTOBUF/JSON_SR need a registry: the given one, else `ksql.schema.registry.url`'s
+        self.schema_registry = schema_registry if schema_registry is not None else registry_from_config(self.config)
+        self.schemas = SchemaInjector(self.schema_registry)
+        self.serdes = SerdeFactory(self.config, self.schema_registry)
         self.command_statuses: dict[str, dict[str, Any]] = {}
+        # the server's transient queries (ksql.engine.transient.TransientQueries registers itself):
+        # SHOW QUERIES lists its push queries and TERMINATE <transient id> ends one
+        self.transient: Any = None
 
     # -- command topic --------------------------------------------------------------------------
     @property
@@ -82,7 +100,10 @@ class KsqlEngine:
         if not self.persist_commands:
             return
         if await self.backend.describe_topic(self.command_topic) is None:
-            await self.backend.create_topic(self.command_topic, 1, 1, {"cleanup.policy": "delete"})
+            # ksqlDB's command topic: one partition, never compacted, kept forever
+            replicas = max(self.config.get_int("ksql.internal.topic.replicas", 1), 1)
+            await self.backend.create_topic(self.command_topic, 1, replicas,
+                                            {"cleanup.policy": "delete", "retention.ms": "-1"})
             return
         self.replaying = True
         try:
@@ -149,11 +170,15 @@ class KsqlEngine:
         if handler is None:
             raise KsqlStatementException(f"Statement type not supported: {type(stmt).__name__}", stmt.text)
         try:
-            return await handler(self, stmt, ctx)
+            result: Entity | None = await handler(self, stmt, ctx)
         except KsqlStatementException:
             raise
         except KsqlException as e:
             raise KsqlStatementException(e.message, stmt.text) from e
+        if result is not None and "commandId" in result:
+            # what GET /status/{commandId} reports, for commands replayed at startup too
+            self.command_statuses[result["commandId"]] = result["commandStatus"]
+        return result
 
     def _config(self, ctx: ExecutionContext) -> Config:
         return self.config.with_overrides(ctx.overrides)
@@ -172,6 +197,7 @@ class KsqlEngine:
                 raise KsqlException(
                     f"Cannot add {label} '{stmt.name}': A {existing.kind.lower()} with the same name already exists")
         config = self._config(ctx)
+        stmt = self.schemas.inject_create(stmt, config)  # columns from the schema registry
         props = dict(stmt.properties)
         schema = self._schema_from_columns(stmt, kind)
         key_fmt, value_fmt = self.serdes.formats_from_props(props, config, schema, is_create=True,
@@ -203,6 +229,7 @@ class KsqlEngine:
         src = DataSource(stmt.name, kind, schema, topic, key_fmt, value_fmt, stmt.text, ts_col, ts_fmt, window,
                          is_source=stmt.source)
         self.serdes.validate(src)
+        self.schemas.register_source(src)
         command_id = f"{label}/`{stmt.name}`/create"
         seq = await self._record_command(stmt, ctx, command_id)
         self.metastore.sources[stmt.name] = src
@@ -285,7 +312,7 @@ class KsqlEngine:
                 f"Please use CREATE {other} AS SELECT statement instead."
             )
         if stmt.query.limit is not None:
-            raise KsqlException("CREATE ... AS SELECT statements do not support LIMIT clauses.")
+            raise KsqlException(f"CREATE {kind} AS SELECT statements don't support LIMIT clause.")
         props = dict(stmt.properties)
         first = plan.sources[0]
         key_fmt, value_fmt = self.serdes.sink_formats(props, config, plan, first)
@@ -296,6 +323,7 @@ class KsqlEngine:
         sink = DataSource(stmt.name, kind, plan.schema, topic, key_fmt, value_fmt, stmt.text, ts_col, ts_fmt,
                           plan.window)
         self.serdes.validate(sink)
+        self.schemas.register_sink(sink)
         info = await self.backend.describe_topic(topic)
         if info is None:
             await self.backend.create_topic(topic, partitions, int(props.get("REPLICAS", 1) or 1))
@@ -330,6 +358,9 @@ class KsqlEngine:
     async def _start_query(self, query_id: str, sql: str, plan: QueryPlan, sink: DataSource, kind: str,
                            ctx: ExecutionContext) -> None:
         sink_op = self.serdes.sink_op(sink, plan)
+        if sink.window is not None:  # windowed keys go to their inner key's partition
+            sink_info = await self.backend.describe_topic(sink.topic)
+            sink_op.partitions = sink_info.partitions if sink_info else 0
         assert plan.output is not None
         plan.output.to(sink_op)
         operators = plan.operators + [sink_op]
@@ -342,6 +373,8 @@ class KsqlEngine:
         reset = str(self._config(ctx).get("ksql.streams.auto.offset.reset") or "latest")
         await task.init_positions(reset)
         sink_op.cache = self._config(ctx).get_int("ksql.streams.cache.max.bytes.buffering", 0) > 0
+        task.max_buffered_bytes = self._config(ctx).get_int("ksql.streams.cache.max.bytes.buffering", 0)
+        task.commit_interval_ms = self._config(ctx).get_int("ksql.streams.commit.interval.ms", 2000)
         if self.state is not None:
             await task.restore(self.state)
         query = PersistentQueryInfo(query_id, sql, sink.name, sink.topic, [s.name for s in plan.sources], kind)
@@ -383,7 +416,13 @@ class KsqlEngine:
         if target.is_source:
             raise KsqlException(f"Cannot insert values into read-only {target.kind.lower()}: {target.name}")
         schema = target.schema
+        if stmt.columns is not None and len(stmt.columns) != len(stmt.values):
+            raise KsqlException("Failed to prepare statement: Expected number columns and values to match: "
+                                f"{len(stmt.columns)}, {len(stmt.values)}")
         names = stmt.columns if stmt.columns is not None else [c.name for c in schema.columns]
+        for n in names:
+            if n in (ROWPARTITION, ROWOFFSET):
+                raise KsqlException(f"Inserting into column `{n}` is not allowed.")
         headers = [n for n in names if (col := schema.find(n)) is not None and col.namespace == HEADER]
         if headers:
             raise KsqlException(f"Cannot insert into HEADER columns: {', '.join(headers)}")
@@ -505,6 +544,11 @@ class KsqlEngine:
                 await self._terminate_query(qid)
             return _status(stmt.text, "terminate/ALL/execute", "Query terminated.", seq)
         qid = stmt.query_id.upper() if stmt.query_id.upper() in self.queries else stmt.query_id
+        if qid not in self.queries and self.transient is not None and not self.replaying:
+            ended = await self.transient.terminate(stmt.query_id)
+            if ended is not None:  # not distributed: no command, no status
+                return {"@type": "terminate_query", "statementText": stmt.text, "queryId": ended,
+                        "wasTerminated": True, "warnings": []}
         if qid not in self.queries:
             raise KsqlException(f"Unknown queryId: {stmt.query_id}")
         seq = await self._record_command(stmt, ctx, f"terminate/{qid}/execute")
@@ -587,7 +631,7 @@ class KsqlEngine:
                 raise KsqlException(f"Topic {stmt.name} {'does not exist' if stmt.exists else 'exists'}")
             return {"@type": "assert_topic", "statementText": stmt.text, "topicName": stmt.name,
                     "exists": exists, "warnings": []}
-        raise KsqlException("ASSERT SCHEMA requires a schema registry, which this server does not support yet")
+        return self.schemas.assert_schema(stmt)
 
     # -- running -------------------------------------------------------------------------------
     async def run_until_idle(self, max_rounds: int = 50) -> None:

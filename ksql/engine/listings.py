@@ -6,12 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from ksql.catalog import DataSource
 from ksql.dialect import nodes
+from ksql.engine.config import DEFAULTS
 from ksql.errors import KsqlException
 from ksql.functions import registry as reg
 from ksql.schema import field_info, type_info
 
 if TYPE_CHECKING:
     from ksql.engine.engine import ExecutionContext, KsqlEngine
+    from ksql.engine.transient import QueryStream
 
 Entity = dict[str, Any]
 
@@ -41,6 +43,19 @@ def running_query(engine: KsqlEngine, qid: str) -> Entity:
         "statusCount": {q.state: 1},
         "queryType": "PERSISTENT",
         "state": q.state,
+    }
+
+
+def _push_query(stream: QueryStream) -> Entity:
+    """A running transient push query as SHOW QUERIES lists it: no sinks, type PUSH."""
+    return {
+        "queryString": stream.statement,
+        "sinks": [],
+        "sinkKafkaTopics": [],
+        "id": stream.query_id,
+        "statusCount": {"RUNNING": 1},
+        "queryType": "PUSH",
+        "state": "RUNNING",
     }
 
 
@@ -95,6 +110,8 @@ async def show(engine: KsqlEngine, stmt: nodes.Show, ctx: ExecutionContext) -> E
     if what == "QUERIES":
         e = _base(stmt.text, "queries")
         e["queries"] = [running_query(engine, q) for q in ms.queries]
+        if engine.transient is not None:
+            e["queries"] += [_push_query(s) for s in engine.transient.running_push_queries()]
         return e
     if what == "TOPICS":
         topics = await engine.backend.list_topics()
@@ -106,15 +123,7 @@ async def show(engine: KsqlEngine, stmt: nodes.Show, ctx: ExecutionContext) -> E
         ]
         return e
     if what == "PROPERTIES":
-        e = _base(stmt.text, "properties")
-        config = engine.config.with_overrides(ctx.overrides)
-        e["properties"] = [
-            {"name": k, "scope": "KSQL", "value": str(v), "editable": True, "level": "SERVER"}
-            for k, v in sorted(config.props.items())
-        ]
-        e["overwrittenProperties"] = sorted(ctx.overrides)
-        e["defaultProperties"] = []
-        return e
+        return _properties(engine, stmt, ctx)
     if what == "FUNCTIONS":
         e = _base(stmt.text, "function_names")
         fns = [{"name": n, "type": "SCALAR", "category": f.category} for n, f in reg.SCALAR_FUNCTIONS.items()]
@@ -131,6 +140,43 @@ async def show(engine: KsqlEngine, stmt: nodes.Show, ctx: ExecutionContext) -> E
         e["variables"] = [{"name": k, "value": v} for k, v in ctx.variables.items()]
         return e
     raise KsqlException(f"SHOW {what} is not supported")
+
+
+# per-query settings (the rest apply to the whole server); streams settings without their prefix
+_QUERY_LEVEL = {
+    "auto.offset.reset", "buffered.records.per.partition", "cache.max.bytes.buffering", "max.task.idle.ms",
+    "task.timeout.ms", "ksql.fail.on.deserialization.error", "ksql.timestamp.throw.on.invalid",
+    "ksql.nested.error.set.null", "ksql.query.error.max.queue.size", "ksql.query.retry.backoff.initial.ms",
+    "ksql.query.retry.backoff.max.ms", "ksql.cast.strings.preserve.nulls",
+}
+
+
+def _property_text(v: Any) -> str:
+    # values as Java's config maps print them
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _properties(engine: KsqlEngine, stmt: nodes.Show, ctx: ExecutionContext) -> Entity:
+    """SHOW PROPERTIES: every setting under its full name (``auto.offset.reset`` is listed as
+    ``ksql.streams.auto.offset.reset``); overwritten = what this session changed from the server's
+    value, default = still the default value."""
+    server = {k: _property_text(v) for k, v in engine.config.props.items() if v is not None}
+    merged = {k: _property_text(v) for k, v in engine.config.with_overrides(ctx.overrides).props.items()
+              if v is not None}
+    defaults = {k: _property_text(v) for k, v in DEFAULTS.items()}
+
+    def level(name: str) -> str:
+        bare = name.removeprefix("ksql.streams.")
+        return "QUERY" if bare in _QUERY_LEVEL or bare.startswith("ksql.query.pull.") else "SERVER"
+
+    e = _base(stmt.text, "properties")
+    e["properties"] = [{"name": k, "scope": "KSQL", "value": v, "editable": True, "level": level(k)}
+                       for k, v in sorted(merged.items())]
+    e["overwrittenProperties"] = [k for k, v in sorted(merged.items()) if server.get(k) != v]
+    e["defaultProperties"] = [k for k, v in sorted(merged.items()) if defaults.get(k) == v]
+    return e
 
 
 async def describe(engine: KsqlEngine, stmt: nodes.Describe, ctx: ExecutionContext) -> Entity:

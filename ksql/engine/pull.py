@@ -368,7 +368,9 @@ class _Materialized:
                 if rec.window is not None:
                     row[WINDOWSTART], row[WINDOWEND] = rec.window
                 row[ROWTIME] = ts
-            partition = partition_for_key(raw, partitions) if raw is not None else 0
+            # where the sink put the record: a windowed key goes by its inner key
+            part_key = encode_key(rec.key, None) if rec.window is not None else raw
+            partition = partition_for_key(part_key, partitions) if part_key is not None else 0
             self.apply(Rec(rec.key, row, ts, window=rec.window), partition, raw or b"")
 
         self._on_change = on_change

@@ -101,6 +101,8 @@ class QueryStream:
         self.columns = columns
         self.marks = marks  # column -> " KEY" / " HEADER('k')" / " HEADERS" in the header schema
         self.kind = kind  # push | pull | stream_pull
+        self.statement = ""  # the SELECT as the client sent it (SHOW QUERIES lists it)
+        self.marks_first = False  # header schema: marked columns first (see header_schema)
         self.limit = limit
         self.max_buffered = max_buffered
         self.rows_offered = 0
@@ -126,8 +128,14 @@ class QueryStream:
         return [t for _, t in self.columns]
 
     def header_schema(self) -> str:
-        """`` `K` INTEGER KEY, `V` STRING``: key (and header) marks only on table pull queries."""
-        return ", ".join(f"`{n}` {t}{self.marks.get(n, '')}" for n, t in self.columns)
+        """`` `K` INTEGER KEY, `V` STRING``: key (and header) marks only on table pull queries.
+        With ``marks_first`` (a table pull query's ``SELECT *``) the schema is the table's: key
+        columns, then header columns, then the rest, while rows keep the projection's order."""
+        cols = self.columns
+        if self.marks_first:
+            rank = {" KEY": 0}
+            cols = sorted(cols, key=lambda c: rank.get(self.marks.get(c[0], ""), 1 if c[0] in self.marks else 2))
+        return ", ".join(f"`{n}` {t}{self.marks.get(n, '')}" for n, t in cols)
 
     # -- producer side ------------------------------------------------------------------------
     @property
@@ -205,12 +213,19 @@ class QueryStream:
     def on_close(self, fn: Callable[[], Any]) -> None:
         self._cleanups.append(fn)
 
-    async def close(self) -> None:
+    async def terminate(self) -> None:
+        """End the query from the server side (TERMINATE): the client still gets the rows already
+        queued and then a normal end, while the query's resources are released now."""
+        self.finish(QUERY_COMPLETED)
+        await self.close(keep_pending=True)
+
+    async def close(self, keep_pending: bool = False) -> None:
         if self.closed:
             return
         self.closed = True
         self.done = True
-        self._events.clear()
+        if not keep_pending:
+            self._events.clear()
         self._drained.set()
         self._wakeup.set()
         for fn in reversed(self._cleanups):
@@ -354,6 +369,7 @@ class TransientQueries:
         self.max_buffered_rows = max_buffered_rows
         self.materialized = Materializations(engine)
         self.active: dict[str, QueryStream] = {}
+        engine.transient = self  # SHOW QUERIES lists the push queries, TERMINATE ends them
         # (id(sink), row columns) -> the push queries reading that sink
         self.subscriptions: dict[tuple[int, tuple[str, ...]], SinkSubscribers] = {}
 
@@ -375,10 +391,26 @@ class TransientQueries:
             raise
         except KsqlException as e:
             raise KsqlStatementException(e.message, stmt.text) from e
+        stream.statement = stmt.text
         if not stream.done:
             self.active[stream.query_id] = stream
             stream.on_close(lambda: self.active.pop(stream.query_id, None))
         return stream
+
+    def running_push_queries(self) -> list[QueryStream]:
+        """The push queries SHOW QUERIES lists (scalable push queries are not the engine's: not listed)."""
+        return [s for s in self.active.values()
+                if s.kind == "push" and not s.closed and not s.query_id.startswith("SCALABLE_PUSH_QUERY_")]
+
+    async def terminate(self, query_id: str) -> str | None:
+        """End the transient query ``query_id`` (ids compare case-insensitively, as ksqlDB's do);
+        its id, or None when there is no such query."""
+        wanted = query_id.upper()
+        for stream in list(self.active.values()):
+            if stream.query_id.upper() == wanted and not stream.closed:
+                await stream.terminate()
+                return stream.query_id
+        return None
 
     async def close_all(self) -> None:
         for stream in list(self.active.values()):
@@ -522,7 +554,9 @@ class TransientQueries:
                 f"The `{src.name}` table isn't queryable. To derive a queryable table, you can do "
                 f"'CREATE TABLE QUERYABLE_{src.name} AS SELECT * FROM {src.name}'." + _PULL_SUFFIX)
         keys = key_access(query.where, src, config)
-        return await self._pull_table(plan, src, keys)
+        stream = await self._pull_table(plan, src, keys)
+        stream.marks_first = len(query.select) == 1 and query.select[0].expr is None
+        return stream
 
     def _plan_pull(self, query: nodes.Query, config: Config) -> QueryPlan:
         try:

@@ -8,7 +8,9 @@ evaluating makes the whole top-level expression NULL.
 
 from __future__ import annotations
 
+import ast
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -38,6 +40,7 @@ from ksql.sqltypes import (
 )
 
 _B = BaseType
+_COLUMN_READ = re.compile(r"r\.get\(('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)")
 ErrorLogger = Callable[[str], None]
 
 TIME_UNITS = {
@@ -200,7 +203,12 @@ class ExpressionCompiler:
         else:
             src = f"def {name}(r):\n    return {code}\n"
         exec(compile(src, f"<ksql {text[:60]}>", "exec"), self._ns)
-        return Compiled(self._ns[name], t, text)
+        fn = self._ns[name]
+        column = _COLUMN_READ.fullmatch(code)
+        if column is not None:
+            # a bare column read (it cannot fail): operators may inline it as ``row.get(key)``
+            fn.ksql_column = ast.literal_eval(column.group(1))
+        return Compiled(fn, t, text)
 
     # -- helpers ----------------------------------------------------------------------------
     def _const(self, value: Any) -> str:
@@ -235,7 +243,12 @@ class ExpressionCompiler:
             return f"(None if ({t} := {code}) is None else float({t}))"
         if dst.base is _B.DECIMAL and src.base in (_B.INTEGER, _B.BIGINT):
             t = self._tmp()
-            return f"(None if ({t} := {code}) is None else Decimal({t}))"
+            if not dst.scale:  # an integer already has scale 0
+                return f"(None if ({t} := {code}) is None else Decimal({t}))"
+            # the value takes the target's scale, as ksqlDB's casts do (COALESCE(DECIMAL(10,2) col, 0)
+            # is 0.00, not 0): clients and serializers see the declared scale
+            tc = self._const(dst)
+            return f"(None if ({t} := {code}) is None else _V.quantize(Decimal({t}), {tc}))"
         if dst.base in (_B.ARRAY, _B.MAP, _B.STRUCT) and src.base is dst.base and src != dst:
             try:
                 conv = casts.converter(src, dst)
@@ -311,15 +324,14 @@ class ExpressionCompiler:
         a, at = self._gen(node.this, ctx)
         b, bt = self._gen(node.expression, ctx)
         guard = self._arith_guard(ctx)
+        if at.base is _B.NULL or bt.base is _B.NULL:
+            # as in ksqlDB, an untyped NULL has no type to do arithmetic in (CAST it to give it one)
+            raise KsqlException(
+                f"Error processing expression: {expr_sql(node)}. Arithmetic on types "
+                f"{_null_or_type(at)} and {_null_or_type(bt)} are not supported.")
         if op == "+" and (at.base is _B.STRING or bt.base is _B.STRING):
-            if at.base in (_B.STRING, _B.NULL) and bt.base in (_B.STRING, _B.NULL):
+            if at.base is _B.STRING and bt.base is _B.STRING:
                 return guard([a, b], lambda n: f"{n[0]} + {n[1]}"), STRING
-        if at.base is _B.NULL and bt.base is _B.NULL:
-            return "None", NULL
-        if at.base is _B.NULL:
-            at = bt
-        if bt.base is _B.NULL:
-            bt = at
         if not (at.is_numeric and bt.is_numeric):
             opname = {"+": "+", "-": "-", "*": "*", "/": "/", "%": "%"}[op]
             raise KsqlException(
@@ -904,6 +916,10 @@ class ExpressionCompiler:
                 final_codes.append(self._coerce(code, k, pt) if pt.base in (_B.DOUBLE, _B.DECIMAL) else code)
         wrapped = self._const(_safe_call(impl, name, self.log_error))
         return f"{wrapped}({', '.join(final_codes)})", rt
+
+
+def _null_or_type(t: SqlType) -> str:
+    return "null" if t.base is _B.NULL else str(t)
 
 
 def _decimal_result(op: str, a: SqlType, b: SqlType) -> SqlType:

@@ -227,11 +227,17 @@ def parse_timestamp(s: str) -> int:
     if not m:
         raise KsqlFunctionException(f"Failed to parse timestamp '{s}'")
     y, mo, d, h, mi, sec, frac, tz = m.groups()
-    dt = _dt.datetime(
-        int(y), int(mo or 1), int(d or 1), int(h or 0), int(mi or 0), int(sec or 0),
-        int((frac or "0").ljust(6, "0")[:6]), tzinfo=_dt.UTC,
-    )
-    ms = _millis(dt)
+    hour, extra_day = int(h or 0), 0
+    if hour == 24 and not int(mi or 0) and not int(sec or 0) and not int(frac or 0):
+        hour, extra_day = 0, 86_400_000  # as Java's smart resolver: 24:00 is midnight of the next day
+    try:
+        dt = _dt.datetime(
+            int(y), int(mo or 1), int(d or 1), hour, int(mi or 0), int(sec or 0),
+            int((frac or "0").ljust(6, "0")[:6]), tzinfo=_dt.UTC,
+        )
+    except ValueError:  # a field out of range: month 13, hour 25, February 30...
+        raise KsqlFunctionException(f"Failed to parse timestamp '{s}'") from None
+    ms = _millis(dt) + extra_day
     if tz and tz != "Z":
         sign = -1 if tz[0] == "-" else 1
         digits = tz[1:].replace(":", "")
@@ -257,6 +263,8 @@ def parse_time(s: str) -> int:
     if not m:
         raise KsqlFunctionException(f"Failed to parse time '{s}'")
     h, mi, sec, frac = m.groups()
+    if int(h) > 23 or int(mi) > 59 or int(sec or 0) > 59:
+        raise KsqlFunctionException(f"Failed to parse time '{s}'")
     return ((int(h) * 60 + int(mi)) * 60 + int(sec or 0)) * 1000 + int((frac or "0").ljust(3, "0")[:3])
 
 

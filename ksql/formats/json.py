@@ -19,6 +19,8 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any, ClassVar
 
+import orjson
+
 from ksql.errors import KsqlException, SerializationError
 from ksql.formats import _java
 from ksql.formats.base import Column, Format, Serde, SerdeFeature, Values
@@ -88,6 +90,33 @@ def loads(data: bytes | str) -> Any:
     except (ValueError, RecursionError) as e:  # e.g. integers beyond the digit limit
         raise JsonParseError(str(e)) from None
     return value
+
+
+def _exact(node: Any) -> bool:
+    """True when a parsed value holds no float: orjson's parse of such a document is what
+    :func:`loads` gives (a float, e.g. any fraction or an integer beyond 64 bits, needs
+    :func:`loads` for its exact ``Decimal``)."""
+    t = type(node)
+    if t is dict:
+        items = node.values()
+    elif t is list:
+        items = node
+    else:
+        return t is not float
+    for v in items:
+        tv = type(v)
+        if tv is float or ((tv is dict or tv is list) and not _exact(v)):
+            return False
+    return True
+
+
+def fast_loads(data: bytes) -> Any:
+    """:func:`loads`, by orjson when that gives the same value (most documents), else by :func:`loads`."""
+    try:
+        node = orjson.loads(data)
+    except orjson.JSONDecodeError:  # BOM, trailing content, empty, NaN, ...: the exact reader decides
+        return loads(data)
+    return node if _exact(node) else loads(data)
 
 
 def _parse_message(text: str, e: _json.JSONDecodeError) -> str:
@@ -478,6 +507,103 @@ def _utf8(text: str) -> bytes:
         return text.encode("utf-8", "replace")
 
 
+# -- compiled row readers and writers ------------------------------------------------------------
+# One generated function per serde: the common value types are checked and passed through inline,
+# anything else goes through the per-type reader/writer above (which also raises the errors).
+
+_INLINE_READ = {
+    BaseType.INTEGER: "({x} if type({x}) is int and -2147483648 <= {x} <= 2147483647 else {r}({x}))",
+    BaseType.DATE: "({x} if type({x}) is int and -2147483648 <= {x} <= 2147483647 else {r}({x}))",
+    BaseType.TIME: "({x} if type({x}) is int and -2147483648 <= {x} <= 2147483647 else {r}({x}))",
+    BaseType.BIGINT: "({x} if type({x}) is int and -9223372036854775808 <= {x} <= 9223372036854775807 else {r}({x}))",
+    BaseType.TIMESTAMP: "({x} if type({x}) is int and -9223372036854775808 <= {x} <= 9223372036854775807 "
+    "else {r}({x}))",
+    BaseType.STRING: "({x} if type({x}) is str else {r}({x}))",
+    BaseType.BOOLEAN: "({x} if type({x}) is bool else {r}({x}))",
+}
+
+_INLINE_WRITE = {
+    BaseType.INTEGER: "(str({x}) if type({x}) is int else {w}({x}))",
+    BaseType.BIGINT: "(str({x}) if type({x}) is int else {w}({x}))",
+    BaseType.DATE: "(str({x}) if type({x}) is int else {w}({x}))",
+    BaseType.TIME: "(str({x}) if type({x}) is int else {w}({x}))",
+    BaseType.TIMESTAMP: "(str({x}) if type({x}) is int else {w}({x}))",
+    BaseType.STRING: "(_enc({x}) if type({x}) is str else {w}({x}))",
+}
+
+
+def _compile_fields_reader(columns: Sequence[tuple[str, SqlType]], slow: Reader) -> Reader:
+    """Object -> row list for objects that name every column exactly; others take ``slow``."""
+    ns: dict[str, Any] = {"_A": _ABSENT, "_slow": slow, "_CoercionError": _CoercionError}
+    gets, exprs = [], []
+    for i, (name, t) in enumerate(columns):
+        ns[f"_r{i}"] = reader(t)
+        gets.append(f"    x{i} = g({name!r}, _A)\n")
+        exprs.append(_INLINE_READ.get(t.base, "{r}({x})").format(x=f"x{i}", r=f"_r{i}"))
+    absent = " or ".join(f"x{i} is _A" for i in range(len(columns))) or "False"
+    src = (
+        "def read(v):\n"
+        "    if type(v) is not dict:\n        return _slow(v)\n"
+        "    g = v.get\n" + "".join(gets) +
+        f"    if {absent}:\n        return _slow(v)\n"
+        f"    try:\n        return [{', '.join(exprs)}]\n"
+        "    except _CoercionError:\n        return _slow(v)  # raises with the field's path\n"
+    )
+    exec(compile(src, "<json row reader>", "exec"), ns)
+    return ns["read"]  # type: ignore[no-any-return]
+
+
+_INT32 = "({x} is None or (type({x}) is int and -2147483648 <= {x} <= 2147483647))"
+_INT64 = "({x} is None or (type({x}) is int and -9223372036854775808 <= {x} <= 9223372036854775807))"
+_FLAT_CHECK = {
+    BaseType.INTEGER: _INT32,
+    BaseType.DATE: _INT32,
+    BaseType.TIME: _INT32,
+    BaseType.BIGINT: _INT64,
+    BaseType.TIMESTAMP: _INT64,
+    BaseType.STRING: "({x} is None or type({x}) is str)",
+    BaseType.BOOLEAN: "({x} is None or type({x}) is bool)",
+    BaseType.DOUBLE: "({x} is None or type({x}) is float or type({x}) is int)",
+}
+_FALLBACK = object()
+
+
+def _compile_flat_reader(columns: Sequence[tuple[str, SqlType]]) -> Callable[[dict[str, Any]], Any] | None:
+    """For rows of primitive columns: orjson's object -> row list when every column is present
+    under its exact name with a value that needs no conversion (then orjson's parse is exact: its
+    floats are correctly rounded), else ``_FALLBACK`` (the exact reader decides). None when a
+    column type is not covered."""
+    if not columns or any(t.base not in _FLAT_CHECK for _, t in columns):
+        return None
+    gets, checks, exprs = [], [], []
+    for i, (name, t) in enumerate(columns):
+        x = f"x{i}"
+        gets.append(f"    {x} = g({name!r}, _A)\n")
+        checks.append(_FLAT_CHECK[t.base].format(x=x))
+        exprs.append(f"(float({x}) if type({x}) is int else {x})" if t.base is BaseType.DOUBLE else x)
+    src = (
+        "def read(v):\n    g = v.get\n" + "".join(gets)
+        + f"    if {' and '.join(checks)}:\n        return [{', '.join(exprs)}]\n"
+        "    return _FB\n"
+    )
+    ns: dict[str, Any] = {"_A": _ABSENT, "_FB": _FALLBACK}
+    exec(compile(src, "<json flat reader>", "exec"), ns)
+    return ns["read"]  # type: ignore[no-any-return]
+
+
+def _compile_fields_writer(columns: Sequence[tuple[str, SqlType]]) -> Callable[[Sequence[Any]], str]:
+    ns: dict[str, Any] = {"_enc": encode_basestring}
+    parts = []
+    for i, (name, t) in enumerate(columns):
+        ns[f"_w{i}"] = writer(t)
+        prefix = ("{" if i == 0 else ",") + encode_basestring(name) + ":"
+        parts.append(repr(prefix) + " + " + _INLINE_WRITE.get(t.base, "{w}({x})").format(x=f"v[{i}]", w=f"_w{i}"))
+    body = " + ".join(parts) + " + '}'" if parts else "'{}'"
+    src = f"def write(v):\n    return {body}\n"
+    exec(compile(src, "<json row writer>", "exec"), ns)
+    return ns["write"]  # type: ignore[no-any-return]
+
+
 # -- format -----------------------------------------------------------------------------------
 
 
@@ -490,28 +616,44 @@ class JsonSerde(Serde):
             self._read = reader(t)
             self._write = writer(t)
         else:
-            self._read = _fields_reader(self.columns, struct(self.columns), as_dict=False)
-            fields = [(encode_basestring(name) + ":", writer(t)) for name, t in self.columns]
-            self._write = lambda values: (
-                "{" + ",".join(q + w(x) for (q, w), x in zip(fields, values, strict=True)) + "}"
-            )
+            self._read = _compile_fields_reader(
+                self.columns, _fields_reader(self.columns, struct(self.columns), as_dict=False))
+            self._write = _compile_fields_writer(self.columns)
+        self._flat = None if unwrapped else _compile_flat_reader(self.columns)
+        self._n = len(self.columns)
 
     def serialize(self, values: Sequence[Any] | None) -> bytes | None:
         if values is None:
             return None
-        self._check_count(values)
+        if len(values) != self._n:
+            self._check_count(values)
         try:
             if self.unwrapped:
                 return None if values[0] is None else _utf8(self._write(values[0]))
-            return _utf8(self._write(values))
+            text = self._write(values)
+            try:
+                return text.encode()  # type: ignore[no-any-return]
+            except UnicodeEncodeError:
+                return _utf8(text)
         except (TypeError, ValueError, AttributeError, ArithmeticError) as e:
             raise SerializationError(f"Error serializing message to topic: {self.topic}. {e}") from e
 
     def deserialize(self, data: bytes | None) -> Values | None:
         if data is None:
             return None
+        flat = self._flat
+        if flat is not None:
+            try:
+                node = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                if type(node) is dict:
+                    values = flat(node)
+                    if values is not _FALLBACK:
+                        return values  # type: ignore[no-any-return]
         try:
-            node = loads(data)
+            node = fast_loads(data)
             if node is None:
                 return None
             value = self._read(node)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ksql.errors import KsqlException
 from ksql.formats.base import Format
@@ -18,6 +19,9 @@ from ksql.formats.schema_registry import (
     ProtobufNoSrFormat,
     SchemaRegistryFormat,
 )
+
+if TYPE_CHECKING:
+    from ksql.schemaregistry.client import SchemaRegistryClient
 
 FORMATS: dict[str, type[Format]] = {
     cls.name: cls
@@ -43,13 +47,15 @@ def format_class(name: str) -> type[Format]:
     return cls
 
 
-def get_format(name: str, properties: Mapping[str, str] | None = None, *, topic: str | None = None) -> Format:
+def get_format(name: str, properties: Mapping[str, str] | None = None, *, topic: str | None = None,
+               registry: SchemaRegistryClient | None = None) -> Format:
     """A format instance with validated properties (e.g. ``{"delimiter": "|"}``).
 
-    Schema-registry formats raise :class:`~ksql.formats.base.SchemaRegistryNotConfigured`
-    (``topic``, when known, goes into its message).
+    Schema-registry formats use ``registry``; without one they raise
+    :class:`~ksql.formats.base.SchemaRegistryNotConfigured` (``topic``, when known, goes into its
+    message), except PROTOBUF_NOSR, which needs none.
     """
     cls = format_class(name)
     if issubclass(cls, SchemaRegistryFormat):
-        return cls(properties, topic=topic)
+        return cls(properties, topic=topic, registry=registry)
     return cls(properties)

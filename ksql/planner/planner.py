@@ -51,7 +51,7 @@ from ksql.schema import (
     Column,
     LogicalSchema,
 )
-from ksql.sqltypes import BaseType, SqlType, can_implicitly_cast
+from ksql.sqltypes import INTEGER, BaseType, SqlType, can_implicitly_cast
 from ksql.types import Row
 
 
@@ -465,7 +465,8 @@ class Planner:
                     f"CREATE TABLE AS SELECT statement does not support aggregate function [{shown}] "
                     "without a GROUP BY clause."
                 )
-            raise KsqlException("Aggregate query requires a GROUP BY clause.")
+            if query.emit is None:  # pull queries do not aggregate
+                raise KsqlException("Aggregate query requires a GROUP BY clause.")
         if not select_aggs and not having_aggs:
             raise KsqlException("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
         for src in uses:
@@ -490,6 +491,12 @@ class Planner:
             gmap.setdefault(gcanon[i], gname)
             gtypes[gname] = c.type
             out_cols[gname] = c.type
+        if not query.group_by:
+            # a transient query without GROUP BY aggregates all its rows as one group, keyed by a
+            # constant that is not part of its result
+            group_fns.append(lambda row: 0)
+            gnames.append("$G0")
+            gtypes["$G0"] = out_cols["$G0"] = INTEGER
 
         table_input = kind == "TABLE"
         if table_input:

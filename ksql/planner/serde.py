@@ -17,22 +17,26 @@ from ksql.types import Row
 if TYPE_CHECKING:
     from ksql.engine.config import Config
     from ksql.planner.planner import QueryPlan
+    from ksql.schemaregistry.client import SchemaRegistryClient
 
 KNOWN_FORMATS = {"JSON", "DELIMITED", "KAFKA", "NONE", "AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR", "DEBEZIUM"}
 
 
-def _get_format(info: FormatInfo) -> Any:
-    from ksql import formats
-
-    return formats.get_format(info.name, info.properties)
-
-
 class SerdeFactory:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, registry: SchemaRegistryClient | None = None) -> None:
         self.config = config
+        self.registry = registry  # for AVRO, PROTOBUF and JSON_SR (None: those formats are refused)
 
     def with_config(self, config: Config) -> SerdeFactory:
-        return SerdeFactory(config)
+        return SerdeFactory(config, self.registry)
+
+    def format_of(self, info: FormatInfo, src: DataSource | None = None, *, is_key: bool = False) -> Any:
+        from ksql import formats
+        from ksql.engine.schemas import source_format_properties
+
+        props = source_format_properties(info, src.name, is_key) if src is not None else info.properties
+        return formats.get_format(info.name, props, registry=self.registry,
+                                  topic=src.topic if src is not None else None)
 
     # -- choosing formats -----------------------------------------------------------------------
     def formats_from_props(self, props: dict[str, Any], config: Config, schema: LogicalSchema, *,
@@ -64,6 +68,8 @@ class SerdeFactory:
         key = FormatInfo(str(kf).upper(), self._format_props(props, "KEY"))
         value = FormatInfo(str(vf).upper(), self._format_props(props, "VALUE"),
                            _wrap(props.get("WRAP_SINGLE_VALUE")))
+        if key.name == "NONE":
+            key.properties.clear()
         for f in (key, value):
             if f.name not in KNOWN_FORMATS:
                 raise KsqlException(f"Unknown format: {f.name}")
@@ -72,7 +78,9 @@ class SerdeFactory:
         return key, value
 
     def _format_props(self, props: dict[str, Any], which: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        from ksql.engine.schemas import format_properties
+
+        out: dict[str, Any] = dict(format_properties(props, which))
         d = props.get(f"{which}_DELIMITER")
         if d is None and which == "VALUE":
             d = props.get("VALUE_DELIMITER")
@@ -103,8 +111,13 @@ class SerdeFactory:
             vf = source.value_format.name
             if vf == "DEBEZIUM":
                 vf = "JSON"
+        from ksql.engine.schemas import TOPIC_SCHEMA_PROPERTIES
+
         key_props = dict(source.key_format.properties) if str(kf).upper() == source.key_format.name else {}
         value_props = dict(source.value_format.properties) if str(vf).upper() == source.value_format.name else {}
+        for inherited in (key_props, value_props):  # a schema id or name belongs to the source's topic
+            for name in TOPIC_SCHEMA_PROPERTIES:
+                inherited.pop(name, None)
         key_props.update(self._format_props(props, "KEY"))
         value_props.update(self._format_props(props, "VALUE"))
         key = FormatInfo(str(kf).upper(), key_props)
@@ -120,12 +133,12 @@ class SerdeFactory:
     # -- serdes ---------------------------------------------------------------------------------
     def key_serde(self, src: DataSource) -> Any:
         cols = [(c.name, c.type) for c in src.schema.key]
-        return _get_format(src.key_format).serde(cols, is_key=True, topic=src.topic)
+        return self.format_of(src.key_format, src, is_key=True).serde(cols, is_key=True, topic=src.topic)
 
     def value_serde(self, src: DataSource) -> Any:
         cols = [(c.name, c.type) for c in src.schema.value]
-        return _get_format(src.value_format).serde(cols, is_key=False, wrap_single=src.value_format.wrap_single,
-                                                    topic=src.topic)
+        return self.format_of(src.value_format, src).serde(
+            cols, is_key=False, wrap_single=src.value_format.wrap_single, topic=src.topic)
 
     def validate(self, src: DataSource) -> None:
         from ksql import formats
@@ -134,7 +147,7 @@ class SerdeFactory:
             (src.key_format, src.schema.key, True),
             (src.value_format, src.schema.value, False),
         ):
-            fmt = _get_format(info)
+            fmt = self.format_of(info, src, is_key=is_key)
             columns = [(c.name, c.type) for c in cols]
             check = getattr(formats, "check_schema", None)
             if check is not None:

@@ -96,25 +96,32 @@ class AggregateOp(Operator):
         self.send_old = send_old
         # EMIT FINAL: windows not yet emitted, rebuilt from the store after a restart
         self._open: dict[Any, dict[Any, Key]] | None = None
+        self._gk, self._initial_fn, self._add_fn, self._result_fn, self._result_w = _compile(
+            group_fns, group_names, calls)
+        # upstream operators call the specific handler directly (see Operator._wire)
+        if window is None:
+            self.__dict__["process"] = self._process_table if table_input else self._process_stream
+        elif window.kind == "SESSION":
+            self.__dict__["process"] = self._process_session
+        else:
+            self.__dict__["process"] = self._process_windowed
 
     # -- helpers ------------------------------------------------------------------------------
     def _group_key(self, row: Row) -> Key | None:
-        key = tuple(f(row) for f in self.group_fns)
-        if any(k is None for k in key):
-            self.ctx.log_error(  # type: ignore[union-attr]
-                "Group-by column resolved to null. The source row will be excluded from the table."
-            )
-            return None
+        key = self._gk(row)
+        if key is None:
+            self._null_group()
         return key
 
+    def _null_group(self) -> None:
+        self.ctx.log_error(  # type: ignore[union-attr]
+            "Group-by column resolved to null. The source row will be excluded from the table."
+        )
+
     def _result_row(self, key: Key, accs: list[Any], window: tuple[int, int] | None, ts: int) -> Row:
-        row: Row = dict(zip(self.group_names, key, strict=True))
-        for call, acc in zip(self.calls, accs, strict=True):
-            row[call.name] = call.udaf.result(acc)
-        if window is not None:
-            row[WINDOWSTART], row[WINDOWEND] = window
-        row[ROWTIME] = ts
-        return row
+        if window is None:
+            return self._result_fn(key, accs, ts)
+        return self._result_w(key, accs, window, ts)
 
     def _old_row(self, key: Key, entry: Any, window: tuple[int, int] | None) -> Row | None:
         # computed before the accumulators are updated: some aggregates change their state in place
@@ -123,13 +130,13 @@ class AggregateOp(Operator):
         return self._result_row(key, entry[0], window, entry[1])
 
     def _add(self, accs: list[Any], row: Row) -> list[Any]:
-        return [c.udaf.add(a, *[f(row) for f in c.arg_fns]) for c, a in zip(self.calls, accs, strict=True)]
+        return self._add_fn(accs, row)
 
     def _undo(self, accs: list[Any], row: Row) -> list[Any]:
         return [c.udaf.undo(a, *[f(row) for f in c.arg_fns]) for c, a in zip(self.calls, accs, strict=True)]
 
     def _initial(self) -> list[Any]:
-        return [c.udaf.initial() for c in self.calls]
+        return self._initial_fn()
 
     def _meta(self) -> dict[str, int]:
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
@@ -154,22 +161,35 @@ class AggregateOp(Operator):
         else:
             self._process_stream(rec)
 
-    def _process_stream(self, rec: Rec) -> None:
-        if rec.row is None:
+    def _process_stream(self, rec: Rec, port: int = 0) -> None:
+        row = rec.row
+        if row is None:
             return
-        key = self._group_key(rec.row)
+        key = self._gk(row)
         if key is None:
+            self._null_group()
             return
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
-        entry = store.get((key, None))
-        old = self._old_row(key, entry, None)
-        accs, agg_ts = entry if entry is not None else (self._initial(), rec.ts)
-        accs = self._add(accs, rec.row)
-        ts = max(agg_ts, rec.ts)
-        store.put((key, None), (accs, ts))
-        self.forward(Rec(key, self._result_row(key, accs, None, ts), ts, old=old))
+        data = store.data
+        sk = (key, None)
+        try:
+            entry = data.get(sk)
+        except TypeError:
+            sk = hashable(sk)
+            entry = data.get(sk)
+        ts = rec.ts
+        if entry is None:
+            old = None
+            accs = self._add_fn(self._initial_fn(), row)
+        else:
+            old = self._old_row(key, entry, None) if self.send_old else None
+            accs = self._add_fn(entry[0], row)
+            if entry[1] > ts:
+                ts = entry[1]
+        data[sk] = store.dirty[sk] = (accs, ts)
+        self.forward(Rec(key, self._result_fn(key, accs, ts), ts, old))
 
-    def _process_table(self, rec: Rec) -> None:
+    def _process_table(self, rec: Rec, port: int = 0) -> None:
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
         old_key = self._group_key(rec.old) if rec.old is not None else None
         new_key = self._group_key(rec.row) if rec.row is not None else None
@@ -193,40 +213,56 @@ class AggregateOp(Operator):
             self.forward(Rec(new_key, self._result_row(new_key, accs, None, ts), ts, old=old))
 
     # -- tumbling and hopping windows -----------------------------------------------------------
-    def _process_windowed(self, rec: Rec) -> None:
-        if rec.row is None:
+    def _process_windowed(self, rec: Rec, port: int = 0) -> None:
+        row = rec.row
+        if row is None:
             return
-        key = self._group_key(rec.row)
+        key = self._gk(row)
         if key is None:
+            self._null_group()
             return
         w = self.window
         assert w is not None
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
-        meta = self._meta()
-        close = self._observe(rec.ts, meta) - w.grace_ms
-        for window in w.windows_for(rec.ts):
+        data, dirty = store.data, store.dirty
+        meta = data.get(_META)
+        meta = {} if meta is None else dict(meta)
+        ts = rec.ts
+        observed = meta.get("observed", ts)
+        if ts > observed:
+            observed = ts
+        meta["observed"] = observed
+        close = observed - w.grace_ms
+        for window in w.windows_for(ts):
             if window[1] <= close:
                 self.ctx.log_error(  # type: ignore[union-attr]
-                    f"Skipping record for expired window. timestamp=[{rec.ts}] window=[{window[0]},{window[1]}) "
+                    f"Skipping record for expired window. timestamp=[{ts}] window=[{window[0]},{window[1]}) "
                     f"expiration=[{close}]"
                 )
                 continue
-            entry = store.get((key, window))
-            old = self._old_row(key, entry, window)
+            sk = (key, window)
+            try:
+                entry = data.get(sk)
+            except TypeError:
+                sk = hashable(sk)
+                entry = data.get(sk)
             if entry is None:
-                accs, ts = self._initial(), rec.ts
+                old = None
+                accs, agg_ts = self._add_fn(self._initial_fn(), row), ts
             else:
-                accs, ts = entry[0], max(entry[1], rec.ts)
-            accs = self._add(accs, rec.row)
-            store.put((key, window), (accs, ts, key, window))
-            meta["max_start"] = max(meta.get("max_start", window[0]), window[0])
+                old = self._old_row(key, entry, window) if self.send_old else None
+                accs, agg_ts = self._add_fn(entry[0], row), max(entry[1], ts)
+            data[sk] = dirty[sk] = (accs, agg_ts, key, window)
+            max_start = meta.get("max_start")
+            if max_start is None or window[0] > max_start:
+                meta["max_start"] = window[0]
             if self.emit_final:
                 self._open_windows().setdefault(window[0], {})[hashable(key)] = key
             else:
-                self.forward(Rec(key, self._result_row(key, accs, window, ts), ts, old=old, window=window))
+                self.forward(Rec(key, self._result_w(key, accs, window, agg_ts), agg_ts, old, window))
         if self.emit_final:
             self._emit_closed_windows(meta, close)
-        self._save_meta(meta)
+        data[_META] = dirty[_META] = meta
 
     def _open_windows(self) -> dict[Any, dict[Any, Key]]:
         """EMIT FINAL bookkeeping: window start (or ``_SESSIONS``) -> group keys with windows not yet
@@ -273,7 +309,7 @@ class AggregateOp(Operator):
         meta["last_close"] = close
 
     # -- session windows ----------------------------------------------------------------------
-    def _process_session(self, rec: Rec) -> None:
+    def _process_session(self, rec: Rec, port: int = 0) -> None:
         if rec.row is None:
             return
         key = self._group_key(rec.row)
@@ -345,6 +381,55 @@ class AggregateOp(Operator):
             if entry is not None:
                 self.forward(Rec(key, self._result_row(key, entry[0], s, entry[1]), entry[1], window=s))
         meta["last_close"] = close
+
+
+def _compile(group_fns: list[Callable[[Row], Any]], group_names: list[str], calls: list[AggCall]) -> tuple[
+    Callable[[Row], Key | None], Callable[[], list[Any]], Callable[[list[Any], Row], list[Any]],
+    Callable[[Key, list[Any], int], Row], Callable[[Key, list[Any], tuple[int, int], int], Row],
+]:
+    """Generated per-query functions: the group key of a row (None when a part is null), the
+    initial accumulators, the accumulators after adding a row, and the result row (group columns,
+    aggregates, then window bounds and ROWTIME) without and with a window."""
+    ns: dict[str, Any] = {}
+    parts = []
+    for i, f in enumerate(group_fns):
+        col = getattr(f, "ksql_column", None)
+        if col is not None:
+            parts.append(f"row.get({col!r})")
+        else:
+            ns[f"_g{i}"] = f
+            parts.append(f"_g{i}(row)")
+    null = " or ".join(f"k[{i}] is None" for i in range(len(parts))) or "False"
+    gk = f"def gk(row):\n    k = ({''.join(p + ', ' for p in parts)})\n    return None if {null} else k\n"
+    adds, inits, results = [], [], [f"{n!r}: key[{i}]" for i, n in enumerate(group_names)]
+    for i, c in enumerate(calls):
+        ns[f"_a{i}"] = c.udaf.add
+        ns[f"_i{i}"] = c.udaf.initial
+        inits.append(f"_i{i}()")
+        args = []
+        for j, f in enumerate(c.arg_fns):
+            col = getattr(f, "ksql_column", None)
+            if col is not None:
+                args.append(f", row.get({col!r})")
+            else:
+                ns[f"_f{i}_{j}"] = f
+                args.append(f", _f{i}_{j}(row)")
+        adds.append(f"_a{i}(accs[{i}]{''.join(args)})")
+        if type(c.udaf).result is Udaf.result:
+            results.append(f"{c.name!r}: accs[{i}]")
+        else:
+            ns[f"_r{i}"] = c.udaf.result
+            results.append(f"{c.name!r}: _r{i}(accs[{i}])")
+    src = (
+        gk
+        + f"def initial():\n    return [{', '.join(inits)}]\n"
+        + f"def add(accs, row):\n    return [{', '.join(adds)}]\n"
+        + f"def result(key, accs, ts):\n    return {{{', '.join([*results, f'{ROWTIME!r}: ts'])}}}\n"
+        + "def result_w(key, accs, w, ts):\n    return {"
+        + ", ".join([*results, f"{WINDOWSTART!r}: w[0]", f"{WINDOWEND!r}: w[1]", f"{ROWTIME!r}: ts"]) + "}\n"
+    )
+    exec(compile(src, "<aggregate>", "exec"), ns)
+    return ns["gk"], ns["initial"], ns["add"], ns["result"], ns["result_w"]
 
 
 class HavingOp(Operator):

@@ -211,7 +211,8 @@ class StreamTableJoinOp(_JoinBase):
 
     def process(self, rec: Rec, port: int = 0) -> None:
         store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
-        if _null_key(rec.key):
+        key = rec.key
+        if not key or all(k is None for k in key):
             return
         mk = match_key(rec, self.window_kind)
         if port == 1:
@@ -220,12 +221,18 @@ class StreamTableJoinOp(_JoinBase):
             else:
                 store.put(mk, rec.row)
             return
-        if rec.row is None:
+        row = rec.row
+        if row is None:
             return
         right = store.get(mk)
         if right is None and self.kind == "INNER":
             return
-        self._out(rec.key, rec.row, right, rec.ts, rec.window, headers=rec.headers)
+        out = dict(row)
+        out.update(self.right_nulls if right is None else right)
+        out[ROWTIME] = rec.ts
+        if self.key_column is not None:
+            out[self.key_column] = key[0]
+        self.forward(Rec(key, out, rec.ts, None, rec.window, 0, 0, rec.headers))
 
 
 class TableTableJoinOp(_JoinBase):
@@ -373,7 +380,13 @@ class PrefixOp(Operator):
     def _rename(self, row: Row | None) -> Row | None:
         if row is None:
             return None
-        return {new: row.get(old) for old, new in self.mapping}
+        rename = self._renamer
+        if rename is None:
+            items = ", ".join(f"{new!r}: row.get({old!r})" for old, new in self.mapping)
+            rename = self._renamer = eval(compile(f"lambda row: {{{items}}}", "<rename>", "eval"))
+        return rename(row)  # type: ignore[no-any-return]
+
+    _renamer: Callable[[Row], Row] | None = None
 
     def process(self, rec: Rec, port: int = 0) -> None:
         row = self._rename(rec.row)
@@ -382,7 +395,7 @@ class PrefixOp(Operator):
             if row is None:
                 return  # a repartitioned stream drops tombstones
             key = self.key_fn(row)
-        self.forward(rec.with_(key=key, row=row, old=None))
+        self.forward(Rec(key, row, rec.ts, None, rec.window, rec.partition, rec.offset, rec.headers))
 
 
 class RekeyJoinInputOp(Operator):

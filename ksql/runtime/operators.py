@@ -7,10 +7,12 @@ and ``forward`` hands results downstream. Stateful ones (aggregate, join) live i
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ksql.runtime.records import Rec
 from ksql.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
+from ksql.topics.partitioner import partition_for_key
 from ksql.types import Row
 
 if TYPE_CHECKING:
@@ -20,11 +22,32 @@ if TYPE_CHECKING:
 
 class Operator:
     def __init__(self) -> None:
-        self.downstream: list[tuple[Operator, int]] = []
+        self.downstream = []
         self.ctx: TaskContext | None = None
 
+    @property
+    def downstream(self) -> list[tuple[Operator, int]]:
+        return self._downstream
+
+    @downstream.setter
+    def downstream(self, ops: list[tuple[Operator, int]]) -> None:
+        self._downstream = ops
+        self._wire()
+
+    def _wire(self) -> None:
+        """With a single downstream operator on port 0, ``forward`` is that operator's ``process``
+        itself: one call less per record and operator."""
+        if type(self).forward is not Operator.forward:
+            return
+        ops = self._downstream
+        if len(ops) == 1 and ops[0][1] == 0:
+            self.__dict__["forward"] = ops[0][0].process
+        else:
+            self.__dict__.pop("forward", None)
+
     def to(self, op: Operator, port: int = 0) -> Operator:
-        self.downstream.append((op, port))
+        self._downstream.append((op, port))
+        self._wire()
         return op
 
     def open(self, ctx: TaskContext) -> None:
@@ -73,16 +96,28 @@ class SourceOp(Operator):
         self.header_fns = header_fns or []
         self.windowed = windowed
         self.drop_null_keys = drop_null_keys
+        # decoded keys by their bytes (keys repeat); only keys of immutable values are kept
+        self._keys: dict[bytes | None, tuple[tuple[Any, ...], tuple[int, int] | None]] = {}
+        self._build = _row_builder(self.key_names, self.value_names, self.header_fns)
+        self._null_key_check = is_table and bool(key_names)
 
     def process_record(self, r: Record) -> None:
         ctx = self.ctx
         assert ctx is not None
-        try:
-            key, window = self.decode_key(r.key)
-        except Exception as e:
-            ctx.log_deserialization_error(self.topic, "key", e)
-            return
-        if self.is_table and all(k is None for k in key) and self.key_names:
+        kb = r.key
+        decoded = self._keys.get(kb)
+        if decoded is None:
+            try:
+                decoded = self.decode_key(kb)
+            except Exception as e:
+                ctx.log_deserialization_error(self.topic, "key", e)
+                return
+            if all(type(k) in _IMMUTABLE for k in decoded[0]):
+                if len(self._keys) >= _KEY_CACHE_SIZE:
+                    self._keys.clear()
+                self._keys[kb] = decoded
+        key, window = decoded
+        if self._null_key_check and all(k is None for k in key):
             ctx.log_error(f"Skipping record from {self.topic} with null key")
             return
         if r.value is None:
@@ -99,12 +134,7 @@ class SourceOp(Operator):
         if values is None:
             row = None
         else:
-            row = dict(zip(self.key_names, key, strict=False))
-            row.update(zip(self.value_names, values, strict=False))
-            for name, fn in self.header_fns:
-                row[name] = fn(r.headers)
-            row[ROWPARTITION] = r.partition
-            row[ROWOFFSET] = r.offset
+            row = self._build(key, values, r.headers, r.partition, r.offset)
             if window is not None:
                 row[WINDOWSTART], row[WINDOWEND] = window
             if self.timestamp_fn is not None:
@@ -117,11 +147,50 @@ class SourceOp(Operator):
                     ctx.log_error("Skipping record with invalid timestamp")
                     return
             row[ROWTIME] = ts
-        ctx.advance_stream_time(ts)
-        self.forward(Rec(key, row, ts, window=window, partition=r.partition, offset=r.offset, headers=r.headers))
+        if ts > ctx.stream_time:
+            ctx.stream_time = ts
+        self.forward(Rec(key, row, ts, None, window, r.partition, r.offset, r.headers))
 
     def process(self, rec: Rec, port: int = 0) -> None:  # pragma: no cover - sources take raw records
         self.forward(rec)
+
+
+_IMMUTABLE = frozenset({int, str, bool, float, bytes, type(None), Decimal})
+_MISS = object()
+_KEY_CACHE_SIZE = 1 << 16
+
+
+def _row_builder(
+    key_names: list[str], value_names: list[str], header_fns: list[tuple[str, Callable[[Any], Any]]]
+) -> Callable[[tuple[Any, ...], list[Any], Any, int, int], Row]:
+    """A generated ``build(key, values, headers, partition, offset)``: the source row as one dict
+    display (key columns, value columns, header columns, ROWPARTITION, ROWOFFSET)."""
+    ns: dict[str, Any] = {"_slow": _build_row_slow, "_kn": key_names, "_vn": value_names, "_hf": header_fns}
+    items = [f"{n!r}: key[{i}]" for i, n in enumerate(key_names)]
+    items += [f"{n!r}: values[{i}]" for i, n in enumerate(value_names)]
+    for i, (n, fn) in enumerate(header_fns):
+        ns[f"_h{i}"] = fn
+        items.append(f"{n!r}: _h{i}(headers)")
+    items += [f"{ROWPARTITION!r}: partition", f"{ROWOFFSET!r}: offset"]
+    src = (
+        "def build(key, values, headers, partition, offset):\n"
+        f"    if len(key) != {len(key_names)} or len(values) != {len(value_names)}:\n"
+        "        return _slow(_kn, _vn, _hf, key, values, headers, partition, offset)\n"
+        f"    return {{{', '.join(items)}}}\n"
+    )
+    exec(compile(src, "<source row builder>", "exec"), ns)
+    return ns["build"]  # type: ignore[no-any-return]
+
+
+def _build_row_slow(key_names: list[str], value_names: list[str], header_fns: list[tuple[str, Callable[[Any], Any]]],
+                    key: tuple[Any, ...], values: list[Any], headers: Any, partition: int, offset: int) -> Row:
+    row = dict(zip(key_names, key, strict=False))
+    row.update(zip(value_names, values, strict=False))
+    for name, fn in header_fns:
+        row[name] = fn(headers)
+    row[ROWPARTITION] = partition
+    row[ROWOFFSET] = offset
+    return row
 
 
 class TableMaterializeOp(Operator):
@@ -150,6 +219,13 @@ class FilterOp(Operator):
         super().__init__()
         self.predicate = predicate
         self.is_table = is_table
+        if not is_table:  # upstream operators call the stream handler directly (see Operator._wire)
+            self.__dict__["process"] = self._process_stream
+
+    def _process_stream(self, rec: Rec, port: int = 0) -> None:
+        row = rec.row
+        if row is not None and self.predicate(row) is True:
+            self.forward(rec)
 
     def process(self, rec: Rec, port: int = 0) -> None:
         p = self.predicate
@@ -172,19 +248,44 @@ class ProjectOp(Operator):
     def __init__(self, columns: list[tuple[str, Callable[[Row], Any]]]) -> None:
         super().__init__()
         self.columns = columns
+        self._compiled: Callable[[Row], Row] | None = None
 
     def _project(self, row: Row | None) -> Row | None:
         if row is None:
             return None
-        out = {name: fn(row) for name, fn in self.columns}
-        if ROWTIME in row and ROWTIME not in out:
-            out[ROWTIME] = row[ROWTIME]
-        return out
+        p = self._compiled
+        if p is None:
+            p = self._compiled = _compile_projection(self.columns)
+        return p(row)
 
     def process(self, rec: Rec, port: int = 0) -> None:
-        row = self._project(rec.row)
-        old = self._project(rec.old) if rec.old is not None else None
-        self.forward(rec.with_(row=row, old=old))
+        p = self._compiled
+        if p is None:
+            p = self._compiled = _compile_projection(self.columns)
+        row = rec.row
+        old = rec.old
+        self.forward(Rec(rec.key, None if row is None else p(row), rec.ts, None if old is None else p(old),
+                         rec.window, rec.partition, rec.offset, rec.headers))
+
+
+def _compile_projection(columns: list[tuple[str, Callable[[Row], Any]]]) -> Callable[[Row], Row]:
+    """One generated function building the output row as a dict display; a column that only reads
+    an input column (the compiler marks it ``ksql_column``) is read inline."""
+    ns: dict[str, Any] = {}
+    items = []
+    for i, (name, fn) in enumerate(columns):
+        col = getattr(fn, "ksql_column", None)
+        if col is not None:
+            items.append(f"{name!r}: row.get({col!r})")
+        else:
+            ns[f"_f{i}"] = fn
+            items.append(f"{name!r}: _f{i}(row)")
+    body = f"    out = {{{', '.join(items)}}}\n"
+    if ROWTIME not in {name for name, _ in columns}:
+        body += f"    if {ROWTIME!r} in row:\n        out[{ROWTIME!r}] = row[{ROWTIME!r}]\n"
+    src = "def project(row):\n" + body + "    return out\n"
+    exec(compile(src, "<projection>", "exec"), ns)
+    return ns["project"]  # type: ignore[no-any-return]
 
 
 class RekeyOp(Operator):
@@ -273,18 +374,34 @@ class SinkOp(Operator):
         self.is_table = is_table
         self.timestamp_fn = timestamp_fn
         self.taps: list[Callable[[Rec], None]] = []
+        # partitions of the output topic, set for windowed output: Kafka Streams partitions a
+        # windowed key on its inner key, so every window of a key lands where the key does
+        self.partitions = 0
         # ksqlDB's record cache: a table keeps only the latest change per key until the next commit
         self.cache = False
         self._cached: dict[Any, Rec] = {}
+        self._key_of = _getter(key_names, tuple)
+        self._kbytes: dict[Any, bytes | None] = {}
+        self._partition_of: dict[Any, int] = {}
+        self._values_of = _getter(value_names, list)
 
     def process(self, rec: Rec, port: int = 0) -> None:
         if self.cache and self.is_table:
-            from ksql.runtime.task import hashable
+            k = (rec.key, rec.window)
+            try:
+                hash(k)
+            except TypeError:
+                from ksql.runtime.task import hashable
 
-            self._cached.pop(hashable((rec.key, rec.window)), None)
-            self._cached[hashable((rec.key, rec.window))] = rec
+                k = hashable(k)
+            cached = self._cached
+            cached.pop(k, None)  # the flush order is the order of the latest changes
+            cached[k] = rec
             return
         self._write(rec)
+
+    def cached_count(self) -> int:
+        return len(self._cached)
 
     def flush(self) -> None:
         cached, self._cached = self._cached, {}
@@ -296,7 +413,7 @@ class SinkOp(Operator):
         assert ctx is not None
         row = rec.row
         if row is not None:
-            key = tuple(row.get(n) for n in self.key_names) if self.key_names else ()
+            key = self._key_of(row)
         else:
             key = rec.key if len(rec.key) == len(self.key_names) else tuple(rec.key[: len(self.key_names)])
             if len(key) < len(self.key_names):
@@ -308,12 +425,53 @@ class SinkOp(Operator):
             except Exception as e:
                 ctx.log_error(f"Failed to extract sink timestamp: {e}")
                 return
+        # serialized keys by key (keys repeat); only keys of immutable values are kept
+        kcache = self._kbytes
+        ck = (key, rec.window)
         try:
-            kb = self.encode_key(key, rec.window)
-            vb = None if row is None else self.encode_value([row.get(n) for n in self.value_names])
+            cached = kcache.get(ck, _MISS)
+        except TypeError:  # a struct or array in the key
+            cached = _MISS
+        try:
+            if cached is _MISS:
+                kb = self.encode_key(key, rec.window)
+                if all(type(k) in _IMMUTABLE for k in key):
+                    if len(kcache) >= _KEY_CACHE_SIZE:
+                        kcache.clear()
+                    kcache[ck] = kb
+            else:
+                kb = cached  # type: ignore[assignment]
+            vb = None if row is None else self.encode_value(self._values_of(row))
         except Exception as e:
             ctx.log_serialization_error(self.topic, e)
             return
-        ctx.emit(self.topic, kb, vb, ts, rec.headers)  # Kafka Streams carries the input's headers
-        for tap in self.taps:
-            tap(rec.with_(key=key))
+        if self.partitions and rec.window is not None:
+            ctx.emit(self.topic, kb, vb, ts, rec.headers, self.partition_of(key))
+        else:
+            ctx.emit(self.topic, kb, vb, ts, rec.headers)  # Kafka Streams carries the input's headers
+        if self.taps:
+            for tap in self.taps:
+                tap(rec.with_(key=key))
+
+    def partition_of(self, key: tuple[Any, ...]) -> int:
+        """The output partition of a windowed record: its inner key's (-1: the backend picks)."""
+        try:
+            cached = self._partition_of.get((key, self.partitions))
+        except TypeError:  # a struct or array in the key
+            cached = None
+        if cached is not None:
+            return cached
+        inner = self.encode_key(key, None)
+        p = -1 if inner is None or not self.partitions else partition_for_key(inner, self.partitions)
+        if all(type(k) in _IMMUTABLE for k in key):  # keys repeat: remember their partition
+            if len(self._partition_of) >= _KEY_CACHE_SIZE:
+                self._partition_of.clear()
+            self._partition_of[(key, self.partitions)] = p
+        return p
+
+
+def _getter(names: list[str], kind: type) -> Callable[[Row], Any]:
+    """``row -> tuple/list of row.get(name)`` as one generated expression."""
+    items = "".join(f"row.get({n!r}), " for n in names)
+    src = f"lambda row: ({items})" if kind is tuple else f"lambda row: [{items}]"
+    return eval(compile(src, "<row getter>", "eval"))  # type: ignore[no-any-return]

@@ -16,6 +16,7 @@ import logging
 import math
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -25,9 +26,11 @@ from ksql.catalog import DataSource
 from ksql.engine.config import Config
 from ksql.engine.engine import KsqlEngine
 from ksql.errors import JAVA_EXCEPTION_CLASSES, KsqlStatementException
+from ksql.schemaregistry import InMemorySchemaRegistry, SchemaRegistryClient, subject_name
 from ksql.testing import wire
+from ksql.testing.schemas import seed_topic_schemas
 from ksql.testing.test_functions import test_functions as extension_functions
-from ksql.topics.base import Record
+from ksql.topics.base import Record, TopicBackend
 from ksql.topics.embedded import EmbeddedLog
 
 # Processing-log entries are expected in many cases (bad records on purpose); keep them off stderr.
@@ -88,11 +91,14 @@ def case_name(case: dict[str, Any], fmt: str | None) -> str:
 
 
 def run_case(case: dict[str, Any], fmt: str | None, timeout_s: float = 30.0,
-             test_functions: bool = True) -> tuple[str, str]:
+             test_functions: bool = True,
+             backend_factory: Callable[[], TopicBackend] | None = None) -> tuple[str, str]:
     """Returns (status, detail).
 
     ``test_functions``: whether ksqlDB's test-extension UDFs (TEST_UDF, VAR_ARG, ...) are registered
     while the case runs, as they are on the class path of ksqlDB's own suite.
+    ``backend_factory``: the topic backend of each run (called inside its event loop); default a
+    fresh in-memory embedded log.
     """
     if case.get("enabled") is False:
         return "skip", "disabled in the test file"
@@ -101,7 +107,7 @@ def run_case(case: dict[str, Any], fmt: str | None, timeout_s: float = 30.0,
         with scope:
             # a `config` list runs the case once per value, substituted for the "{CONFIG}" property
             for config in case.get("config") or [None]:
-                detail = asyncio.run(asyncio.wait_for(_run(case, fmt, config), timeout_s))
+                detail = asyncio.run(asyncio.wait_for(_run(case, fmt, config, backend_factory), timeout_s))
     except CaseFailure as e:
         return "fail", str(e)
     except TimeoutError:
@@ -115,17 +121,21 @@ def _subst(text: str, fmt: str | None) -> str:
     return text.replace("{FORMAT}", fmt) if fmt is not None else text
 
 
-async def _run(case: dict[str, Any], fmt: str | None, config: Any = None) -> str:
+async def _run(case: dict[str, Any], fmt: str | None, config: Any = None,
+               backend_factory: Callable[[], TopicBackend] | None = None) -> str:
     """Runs one case; returns the actual error text when the case expects an error."""
     expected_exc = case.get("expectedException")
     props = dict(TEST_DEFAULTS)
     for k, v in (case.get("properties") or {}).items():
         props[k] = config if v == "{CONFIG}" else v
     statements = [_subst(s, fmt) for s in case["statements"]]
-    backend = EmbeddedLog(None)
-    engine = KsqlEngine(backend, Config(props), persist_commands=False)
+    backend = backend_factory() if backend_factory is not None else EmbeddedLog(None)
+    # AVRO/PROTOBUF/JSON_SR: a fresh in-process schema registry per run, as ksqlDB's driver mocks one
+    registry = InMemorySchemaRegistry()
+    engine = KsqlEngine(backend, Config(props), persist_commands=False, schema_registry=registry)
     try:
         await _create_topics(engine, case, statements)
+        seed_topic_schemas(registry, case, statements, engine.config)
         try:
             for s in statements:
                 await engine.execute(s)
@@ -160,7 +170,10 @@ async def _create_topics(engine: KsqlEngine, case: dict[str, Any], statements: l
     backend = engine.backend
     wanted: dict[str, int] = {}
     for t in case.get("topics") or []:
-        wanted[t["name"]] = int(t.get("partitions") or 1)
+        # a topic node without a partition count leaves it to the CREATE statement (ksqlDB's stub
+        # topic client does not check counts)
+        if t.get("partitions"):
+            wanted[t["name"]] = int(t["partitions"])
     for s in statements:
         if re.search(r"\bAS\s+SELECT\b", s, re.I) or not re.match(r"\s*CREATE\b", s, re.I):
             continue
@@ -189,8 +202,8 @@ async def _produce_inputs(engine: KsqlEngine, case: dict[str, Any]) -> None:
     for rec in case.get("inputs") or []:
         topic = rec["topic"]
         src = _source_for_topic(engine, topic)
-        key = wire.encode_key(rec.get("key"), rec.get("window"), src)
-        value = wire.encode_value(rec.get("value"), src)
+        key = wire.encode_key(rec.get("key"), rec.get("window"), src, engine.schema_registry)
+        value = wire.encode_value(rec.get("value"), src, engine.schema_registry)
         headers = tuple(
             (h["KEY"], None if h.get("VALUE") is None else base64.b64decode(h["VALUE"]))
             for h in rec.get("headers") or []
@@ -224,14 +237,14 @@ async def _check_outputs(engine: KsqlEngine, case: dict[str, Any]) -> None:
         actual = await _read_topic(engine, topic)
         src = _sink_for_topic(engine, topic)
         if len(actual) != len(expected):
-            shown = [_describe(r, src) for r in actual[:20]]
+            shown = [_describe(r, src, engine.schema_registry) for r in actual[:20]]
             raise CaseFailure(
                 f"Topic {topic}: expected {len(expected)} records but it was {len(actual)}\n"
                 f"actual: {shown}\nexpected: {[_strip(e) for e in expected[:20]]}"
             )
         for i, (exp_rec, act) in enumerate(zip(expected, actual, strict=True)):
-            key, window = wire.decode_key(act.key, src)
-            value = wire.decode_value(act.value, src)
+            key, window = wire.decode_key(act.key, src, engine.schema_registry)
+            value = wire.decode_value(act.value, src, engine.schema_registry)
             problems = []
             if not _equal(exp_rec.get("key"), key):
                 problems.append(f"key {key!r} != expected {exp_rec.get('key')!r}")
@@ -259,9 +272,10 @@ def _sink_for_topic(engine: KsqlEngine, topic: str) -> DataSource | None:
     return found[0] if found else None
 
 
-def _describe(r: Record, src: DataSource | None) -> str:
-    key, window = wire.decode_key(r.key, src)
-    return f"{{key={key!r}, value={wire.decode_value(r.value, src)!r}, ts={r.timestamp}{', window=' + str(window) if window else ''}}}"
+def _describe(r: Record, src: DataSource | None, registry: SchemaRegistryClient | None = None) -> str:
+    key, window = wire.decode_key(r.key, src, registry)
+    value = wire.decode_value(r.value, src, registry)
+    return f"{{key={key!r}, value={value!r}, ts={r.timestamp}{', window=' + str(window) if window else ''}}}"
 
 
 def _strip(e: dict[str, Any]) -> dict[str, Any]:
@@ -346,6 +360,22 @@ async def _check_post(engine: KsqlEngine, case: dict[str, Any]) -> None:
         if isinstance(vf, str) and vf.upper() != src.value_format.name:
             raise CaseFailure(f"Post: value format {src.value_format.name} != expected {vf}")
     topics = post.get("topics") or {}
+    registry = engine.schema_registry
+    for t in topics.get("topics") or []:
+        # the schemas registered for the topic's subjects (internal topics are not modelled)
+        if registry is None or str(t.get("name", "")).startswith("_confluent-ksql-"):
+            continue
+        for label, is_key in (("keySchema", True), ("valueSchema", False)):
+            want = t.get(label)
+            if want is None:
+                continue
+            latest = registry.latest(subject_name(t["name"], is_key))
+            got: Any = None
+            if latest is not None:
+                got = latest.schema.schema if latest.schema.schema_type == "PROTOBUF" else json.loads(
+                    latest.schema.schema)
+            if got != want:
+                raise CaseFailure(f"Post: topic {t['name']} {label} {got!r} != expected {want!r}")
     bl = topics.get("blacklist")
     if bl:
         rx = re.compile(bl)

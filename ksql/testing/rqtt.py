@@ -39,8 +39,10 @@ import httpx
 from ksql.catalog import DataSource
 from ksql.engine.config import Config
 from ksql.engine.engine import KsqlEngine
+from ksql.schemaregistry import InMemorySchemaRegistry
 from ksql.testing import wire
 from ksql.testing.qtt import CaseFailure, CaseResult, _equal, _read_topic, _sink_for_topic, _subst, load_cases
+from ksql.testing.schemas import seed_topic_schemas
 from ksql.testing.test_functions import test_functions as extension_functions
 from ksql.topics.base import Record
 from ksql.topics.embedded import EmbeddedLog
@@ -186,7 +188,8 @@ class RqttServer:
         from rest.app import create_app
 
         config = Config(props)
-        engine = KsqlEngine(EmbeddedLog(folder / "log"), config)
+        # AVRO/PROTOBUF/JSON_SR: an in-process schema registry per case (ksqlDB's harness mocks one)
+        engine = KsqlEngine(EmbeddedLog(folder / "log"), config, schema_registry=InMemorySchemaRegistry())
         app = create_app(engine, config)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
@@ -247,6 +250,8 @@ def _run(server: RqttServer, case: dict[str, Any], fmt: str | None) -> None:
     ctx = server.open_case()
     try:
         server.call(_create_topics(ctx.engine, case, statements))
+        if ctx.engine.schema_registry is not None:
+            seed_topic_schemas(ctx.engine.schema_registry, case, statements, ctx.engine.config)
         got = _send(server, ctx, case, admin, queries, props)
         if got.error is not None:
             if expected_error is None:
@@ -396,8 +401,8 @@ async def _produce_inputs(engine: KsqlEngine, case: dict[str, Any]) -> None:
     for rec in case.get("inputs") or []:
         topic = rec["topic"]
         src = _source_for_topic(engine, topic)
-        key = wire.encode_key(rec.get("key"), rec.get("window"), src)
-        value = wire.encode_value(rec.get("value"), src)
+        key = wire.encode_key(rec.get("key"), rec.get("window"), src, engine.schema_registry)
+        value = wire.encode_value(rec.get("value"), src, engine.schema_registry)
         headers = tuple(
             (h["KEY"], None if h.get("VALUE") is None else base64.b64decode(h["VALUE"]))
             for h in rec.get("headers") or []
@@ -466,8 +471,8 @@ async def _check_outputs(engine: KsqlEngine, case: dict[str, Any]) -> None:
         if len(actual) != len(expected):
             raise CaseFailure(f"Topic {topic}: expected {len(expected)} records but it was {len(actual)}")
         for i, (exp_rec, act) in enumerate(zip(expected, actual, strict=True)):
-            key, _ = wire.decode_key(act.key, src)
-            value = wire.decode_value(act.value, src)
+            key, _ = wire.decode_key(act.key, src, engine.schema_registry)
+            value = wire.decode_value(act.value, src, engine.schema_registry)
             problems = []
             if not _equal(exp_rec.get("key"), key):
                 problems.append(f"key {key!r} != expected {exp_rec.get('key')!r}")

@@ -7,6 +7,7 @@ offset. Records carry raw bytes: serialization happens in ``ksql.formats``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ksql.types import Headers, Offsets, TopicPartition
@@ -58,6 +59,22 @@ class TopicBackend(ABC):
     @abstractmethod
     async def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
         """Records from ``offset`` on (possibly none)."""
+
+    async def read_many(
+        self, positions: Mapping[TopicPartition, int], max_records: int = 2000, group: str | None = None
+    ) -> list[tuple[str, Record]]:
+        """Records of several partitions at once, each from its position, as (topic, record) in the
+        order to process them: the embedded log's write order (``seq``); a backend without ``seq``
+        (Kafka) merges by record timestamp, keeping each partition's order. ``group``: the consumer
+        group reading (lets a backend keep one reader per group). At most ``max_records`` when
+        several partitions are read; empty only when every partition is at its end."""
+        batch: list[tuple[str, Record]] = []
+        for (topic, p), pos in positions.items():
+            batch.extend((topic, r) for r in await self.read(topic, p, pos, max_records))
+        if len(positions) > 1:
+            batch.sort(key=lambda tr: tr[1].seq)
+            del batch[max_records:]
+        return batch
 
     @abstractmethod
     async def end_offsets(self, partitions: list[TopicPartition]) -> Offsets: ...

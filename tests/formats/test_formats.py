@@ -74,6 +74,7 @@ def test_registry_table() -> None:
         "PROTOBUF",
         "PROTOBUF_NOSR",
         "JSON_SR",
+        "DEBEZIUM",
     }
     assert get_format("json").name == "JSON"
     assert get_format("Delimited", {"delimiter": "|"}) == get_format("DELIMITED", {"delimiter": "|"})
@@ -93,10 +94,8 @@ def test_schema_registry_formats_are_refused(name: str) -> None:
         get_format("AVRO", topic="orders")
 
 
-def test_protobuf_nosr_is_not_a_registry_problem() -> None:
-    with pytest.raises(KsqlException) as e:
-        get_format("PROTOBUF_NOSR")
-    assert not isinstance(e.value, SchemaRegistryNotConfigured)
+def test_protobuf_nosr_needs_no_registry() -> None:
+    assert get_format("PROTOBUF_NOSR").name == "PROTOBUF_NOSR"
 
 
 def test_format_properties_are_validated() -> None:
