@@ -112,7 +112,15 @@ class SchemaRegistryFormat(Format):
         """A registered schema (references resolved through the registry)."""
 
     def physical_for_columns(self, columns: Sequence[Column], *, is_key: bool, unwrapped: bool) -> PhysicalSchema:
-        return self.physical_for(columns_schema(columns, unwrapped=unwrapped), is_key=is_key)
+        # serdes are rebuilt often (an INSERT VALUES builds one per row): generated schemas are shared
+        key = (type(self), tuple(sorted(self.properties.items())), tuple(columns), is_key, unwrapped)
+        cached = _GENERATED.get(key)
+        if cached is None:
+            cached = self.physical_for(columns_schema(columns, unwrapped=unwrapped), is_key=is_key)
+            if len(_GENERATED) > 4096:
+                _GENERATED.clear()
+            _GENERATED[key] = cached
+        return cached
 
     def schema_id(self) -> int | None:
         v = self.properties.get(SCHEMA_ID)
@@ -147,6 +155,7 @@ class SchemaRegistryFormat(Format):
             self.physical_for_columns(columns, is_key=is_key, unwrapped=False)
 
 
+_GENERATED: dict[tuple[Any, ...], PhysicalSchema] = {}
 _PARSED: dict[tuple[str, type, RegisteredSchema, str], PhysicalSchema] = {}
 _PARSED_LOCK = threading.Lock()
 
