@@ -17,16 +17,16 @@ from sqlglot.errors import TokenError
 from sqlglot.tokenizer_core import Token
 
 from ksql.dialect.dialect import Ksql
-from ksql.dialect.expression_parser import RESERVED_WORDS
+from ksql.dialect.expression_parser import RESERVED_WORDS, SyntaxErrorException
 from ksql.dialect.generator import format_expression
 from ksql.dialect.nodes import Statement
 from ksql.dialect.parser import KsqlParser
 from ksql.dialect.tokenizer import split_statements, substitute_variables
-from ksql.errors import ParseFailedException
 
 __all__ = [
     "RESERVED_WORDS",
     "Ksql",
+    "SyntaxErrorException",
     "format_expression",
     "parse",
     "parse_expression",
@@ -42,9 +42,8 @@ def _tokenize(sql: str) -> list[Token]:
         return _DIALECT.tokenize(sql)
     except TokenError:
         line, col, what = _unterminated(sql)
-        raise ParseFailedException(
-            f"line {line}:{col}: Syntax Error\nUnterminated {what} starting at line {line}:{col}",
-            sql.strip(),
+        raise SyntaxErrorException(
+            f"line {line}:{col}: Syntax Error", f"Unterminated {what} starting at line {line}:{col}", sql.strip()
         ) from None
 
 

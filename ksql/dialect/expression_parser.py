@@ -33,6 +33,22 @@ from ksql.dialect import nodes
 from ksql.errors import ParseFailedException
 from ksql.sqltypes import SqlType
 
+
+class SyntaxErrorException(ParseFailedException):
+    """Text that is not valid ksql. As in ksqlDB, the message proper names only the position (its
+    details may quote the user's data, so responses and logs leave them out: ``line 1:24: Syntax
+    Error`` and an empty line); :attr:`unlogged_message` has the details (what the parser expected)."""
+
+    def __init__(self, position: str, details: str, statement: str) -> None:
+        super().__init__(f"{position}\n", statement)
+        self.details = details
+
+    @property
+    def unlogged_message(self) -> str:
+        text = f"{self.message}{self.details}"
+        return f"{text}\nStatement: {self.statement}" if self.statement else text
+
+
 # Keywords of the ksql grammar that cannot be used as unquoted identifiers.
 RESERVED_WORDS = frozenset(
     """
@@ -173,8 +189,8 @@ class ExpressionParser(Parser):
         if tok and tok.token_type == TokenType.VAR and tok.text.startswith("${"):
             detail = f"Variable '{tok.text}' is not defined. Define it first with DEFINE."
         line, col = self._position(tok)
-        message = f"line {line}:{col}: Syntax Error\n{detail or self._near_detail(tok)}"
-        raise ParseFailedException(message, self._statement_text())
+        raise SyntaxErrorException(f"line {line}:{col}: Syntax Error", detail or self._near_detail(tok),
+                                   self._statement_text())
 
     def _fail_prepare(self, message: str, tok: Token) -> NoReturn:
         """A statement that parsed but is invalid, reported like ksqlDB's node-located errors:
@@ -501,11 +517,15 @@ class ExpressionParser(Parser):
             col_tok = self._curr
             column = self._ident()
             self._qualifiers.append((name, tok))
-            return exp.Column(
+            col = exp.Column(
                 this=exp.Identifier(this=column, quoted=col_tok.token_type == TokenType.IDENTIFIER),
                 table=exp.Identifier(this=name, quoted=quoted),
             )
-        return exp.Column(this=exp.Identifier(this=name, quoted=quoted))
+        else:
+            col = exp.Column(this=exp.Identifier(this=name, quoted=quoted))
+        # (line, column) of the reference, for errors ksqlDB reports with its location
+        col.meta["position"] = self._position(tok)
+        return col
 
     def _check_number(self, tok: Token, sign: Token | None = None) -> None:
         """Range checks of a numeric literal, ``sign`` being the ``-`` token right before it."""

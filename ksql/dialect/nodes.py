@@ -175,6 +175,7 @@ class InsertInto(Statement):
     target: str
     query: Query
     properties: dict[str, Any] = field(default_factory=dict)
+    target_position: tuple[int, int] | None = None  # (line, column) of the target's name
 
 
 @dataclass

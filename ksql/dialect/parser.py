@@ -229,13 +229,15 @@ class KsqlParser(ExpressionParser):
 
     def _stmt_insert(self) -> nodes.Statement:
         self._expect("INTO")
+        at = self._position(self._curr)
         target = self._source_name()
         if self._at("WITH"):
             properties = self._with_properties()
             self._expect("SELECT")
-            return nodes.InsertInto(target=target, query=self._query_body(), properties=properties)
+            return nodes.InsertInto(target=target, query=self._query_body(), properties=properties,
+                                    target_position=at)
         if self._accept("SELECT"):
-            return nodes.InsertInto(target=target, query=self._query_body())
+            return nodes.InsertInto(target=target, query=self._query_body(), target_position=at)
         columns: list[str] | None = None
         if self._match(TokenType.L_PAREN):
             columns = [self._ident()]

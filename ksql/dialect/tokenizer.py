@@ -125,7 +125,12 @@ def split_statements(sql: str) -> list[str]:
     its ``;``. A trailing piece without ``;`` is returned as is (the parser will report it);
     pieces that are only whitespace or comments are dropped.
     """
-    out: list[str] = []
+    return [piece for _, piece in split_statements_at(sql)]
+
+
+def split_statements_at(sql: str) -> list[tuple[int, str]]:
+    """:func:`split_statements`, each piece with its offset in ``sql``."""
+    out: list[tuple[int, str]] = []
     n = len(sql)
     i = 0
     start: int | None = None
@@ -144,12 +149,19 @@ def split_statements(sql: str) -> list[str]:
             i = min(_skip_quoted(sql, i, c), n)
             continue
         if c == ";":
-            out.append(sql[start : i + 1])
+            out.append((start, sql[start : i + 1]))
             start = None
         i += 1
     if start is not None:
-        out.append(sql[start:].rstrip())
+        out.append((start, sql[start:].rstrip()))
     return out
+
+
+def position_padding(sql: str, offset: int) -> str:
+    """Whitespace that puts text parsed after it at the line and column ``offset`` has in ``sql``:
+    positions in parse errors then count from the start of the whole script, as in ksqlDB."""
+    line_start = sql.rfind("\n", 0, offset) + 1
+    return "\n" * sql.count("\n", 0, offset) + " " * (offset - line_start)
 
 
 _VARIABLE_RE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_@]*)\}")

@@ -21,9 +21,9 @@ from ksql.catalog import DataSource, MetaStore, PersistentQueryInfo, WindowInfo
 from ksql.dialect import nodes, parse, substitute_variables
 from ksql.engine.config import Config
 from ksql.engine.schemas import SchemaInjector
-from ksql.errors import KsqlException, KsqlStatementException
+from ksql.errors import KsqlException, KsqlStatementException, ParseFailedException
 from ksql.expressions.compiler import ExpressionCompiler, Scope
-from ksql.planner.planner import Planner, QueryPlan
+from ksql.planner.planner import Planner, QueryPlan, cast_literals_for_sink, format_create_as
 from ksql.planner.serde import SerdeFactory
 from ksql.runtime.operators import SinkOp
 from ksql.runtime.task import ProcessingLogEntry, QueryTask
@@ -150,17 +150,18 @@ class KsqlEngine:
                       variables: dict[str, str] | None = None) -> list[Entity]:
         ctx = ExecutionContext(dict(overrides or {}), dict(variables or {}))
         entities: list[Entity] = []
-        for text in _split(sql):
-            stmt = self._prepare(text, ctx)
+        for offset, text in _split(sql):
+            # parse errors give positions in the whole script, as ksqlDB's do
+            stmt = self._prepare(text, ctx, _padding(sql, offset))
             result = await self._execute_one(stmt, ctx)
             if result is not None:
                 entities.append(result)
         return entities
 
-    def _prepare(self, text: str, ctx: ExecutionContext) -> nodes.Statement:
+    def _prepare(self, text: str, ctx: ExecutionContext, padding: str = "") -> nodes.Statement:
         if Config(ctx.overrides).get_bool("ksql.variable.substitution.enable", True):
             text = substitute_variables(text, ctx.variables)
-        stmts = parse(text)
+        stmts = parse(padding + text)
         if len(stmts) != 1:
             raise KsqlStatementException("Expected exactly one statement", text)
         return stmts[0]
@@ -202,7 +203,10 @@ class KsqlEngine:
         schema = self._schema_from_columns(stmt, kind)
         key_fmt, value_fmt = self.serdes.formats_from_props(props, config, schema, is_create=True,
                                                             kind=kind)
-        window = _window_from_props(props)
+        try:
+            window = _window_from_props(props)
+        except KsqlException as e:  # WITH-clause validation: ksqlDB fails the statement's preparation
+            raise ParseFailedException(e.message, stmt.text) from e
         topic = props.get("KAFKA_TOPIC")
         partitions = props.get("PARTITIONS")
         if topic is None:
@@ -304,7 +308,7 @@ class KsqlEngine:
                 raise KsqlException(
                     f"Cannot add {label} '{stmt.name}': A {existing.kind.lower()} with the same name already exists")
         config = self._config(ctx)
-        plan = self._plan(stmt.query, stmt.name, ctx)
+        plan = self._plan(stmt.query, stmt.name, ctx, sink_timestamp=stmt.properties.get("TIMESTAMP"))
         if plan.kind != kind:
             other = plan.kind
             raise KsqlException(
@@ -322,7 +326,12 @@ class KsqlEngine:
         ts_col, ts_fmt = self._timestamp_props(props, plan.schema)
         sink = DataSource(stmt.name, kind, plan.schema, topic, key_fmt, value_fmt, stmt.text, ts_col, ts_fmt,
                           plan.window)
-        self.serdes.validate(sink)
+        try:
+            self.serdes.validate(sink)
+        except KsqlStatementException:
+            raise
+        except KsqlException as e:  # quoted as ksqlDB's engine quotes the analyzed statement
+            raise KsqlStatementException(e.message, format_create_as(stmt, plan)) from e
         self.schemas.register_sink(sink)
         info = await self.backend.describe_topic(topic)
         if info is None:
@@ -337,9 +346,10 @@ class KsqlEngine:
         return _status(stmt.text, command_id, f"Created query with ID {query_id}", seq, query_id)
 
     def _plan(self, query: nodes.Query, sink_name: str | None, ctx: ExecutionContext,
-              persistent: bool = True) -> QueryPlan:
+              persistent: bool = True, sink_timestamp: Any = None) -> QueryPlan:
         planner = Planner(self.metastore, self.serdes.with_config(self._config(ctx)), lambda m: None,
                           self._config(ctx).props)
+        planner.sink_timestamp = None if sink_timestamp is None else str(sink_timestamp)
         return planner.plan(query, sink_name, persistent)
 
     def _query_id(self, prefix: str, name: str | None, props: dict[str, Any]) -> str:
@@ -384,10 +394,13 @@ class KsqlEngine:
     async def _insert_into(self, stmt: nodes.InsertInto, ctx: ExecutionContext) -> Entity:
         target = self.metastore.get_source(stmt.target)
         if target is None:
-            raise KsqlException(f"{stmt.target} does not exist.")
+            where = stmt.target_position
+            raise KsqlException(f"Exception while preparing statement: Line: {where[0]}, Col: {where[1]}: "
+                                f"Source `{stmt.target}` does not exist." if where else
+                                f"Source `{stmt.target}` does not exist.")
         if target.is_source:
             raise KsqlException(f"Cannot insert into read-only {target.kind.lower()}: {target.name}")
-        plan = self._plan(stmt.query, stmt.target, ctx)
+        plan = self._plan(cast_literals_for_sink(stmt.query, target), stmt.target, ctx)
         if plan.kind != target.kind or target.kind == "TABLE":
             raise KsqlException(
                 f"Incompatible data sink and query result. Data sink ({target.name}) type is {target.kind} "
@@ -653,10 +666,16 @@ class KsqlEngine:
         await self.backend.close()
 
 
-def _split(sql: str) -> list[str]:
-    from ksql.dialect import split_statements
+def _split(sql: str) -> list[tuple[int, str]]:
+    from ksql.dialect.tokenizer import split_statements_at
 
-    return split_statements(sql)
+    return split_statements_at(sql)
+
+
+def _padding(sql: str, offset: int) -> str:
+    from ksql.dialect.tokenizer import position_padding
+
+    return position_padding(sql, offset)
 
 
 def _window_from_props(props: dict[str, Any]) -> WindowInfo | None:

@@ -88,9 +88,21 @@ class Scope:
             return ColumnRef(matches[0], self.columns[matches[0]])
         if len(set(matches)) > 1:
             options = sorted(f"{q}.{n}" for (q, n) in self.qualified if n == name)
-            raise KsqlException(
+            raise AmbiguousColumn(
                 f"Column '{name}' is ambiguous. Could be {', '.join(options[:-1])} or {options[-1]}.")
         raise KsqlException(f"Column '{name}' cannot be resolved.")
+
+
+class AmbiguousColumn(KsqlException):
+    """An unqualified column that more than one source of a join has."""
+
+
+def located(node: exp.Expression, message: str) -> str:
+    """``message`` prefixed with where ``node`` was written, as ksqlDB reports the errors it finds
+    while preparing a statement (``Exception while preparing statement: Line: 3, Col: 38: ...``);
+    unchanged when the position is unknown."""
+    pos = node.meta.get("position") if node._meta is not None else None
+    return f"Exception while preparing statement: Line: {pos[0]}, Col: {pos[1]}: {message}" if pos else message
 
 
 @dataclass
@@ -287,7 +299,10 @@ class ExpressionCompiler:
         if qual is None and name in ctx.lambda_vars:
             var, t = ctx.lambda_vars[name]
             return var, t
-        ref = self.scope.resolve(qual, name)
+        try:
+            ref = self.scope.resolve(qual, name)
+        except AmbiguousColumn as e:
+            raise AmbiguousColumn(located(node, e.message)) from None
         return f"r.get({ref.key!r})", ref.type
 
     def _gen_Identifier(self, node: exp.Identifier, ctx: _Ctx) -> tuple[str, SqlType]:
@@ -839,6 +854,8 @@ class ExpressionCompiler:
     def _gen_Anonymous(self, node: exp.Anonymous, ctx: _Ctx) -> tuple[str, SqlType]:
         name = str(node.this).upper()
         args = list(node.expressions)
+        if len(args) == 1 and isinstance(args[0], exp.Star):
+            args = []  # F(*) is a call without arguments, as in ksqlDB
         fn = reg.SCALAR_FUNCTIONS.get(name)
         if fn is None:
             if name in reg.AGGREGATE_FUNCTIONS:
@@ -869,33 +886,27 @@ class ExpressionCompiler:
                 c, t = self._gen(a, ctx)
                 kinds.append(t)
                 codes.append(c)
-        best: tuple[int, reg.Overload, dict[str, SqlType], list[SqlType]] | None = None
-        for ov in fn.overloads:
-            # re-create LambdaArgs per attempt (they carry results)
-            attempt = [
-                reg.LambdaArg(k.arity, k.typer) if isinstance(k, reg.LambdaArg) else k for k in kinds
-            ]
-            try:
-                m = reg.match_overload(ov.params, ov.variadic, attempt)
-            except KsqlException:
-                m = None
-            if m is None:
-                continue
-            cost, env, ptypes = m
-            if best is None or cost < best[0]:
-                best = (cost, ov, env, ptypes)
-                best_attempt = attempt
-            if cost == 0:
-                break
+        # messages name the function as its UDF declares it (ksqlDB: mostly lower case)
+        shown = fn.shown_name()
+        try:
+            best = reg.choose_overload(fn.overloads, kinds)
+        except reg.AmbiguousCall:
+            raise KsqlException(
+                f"Function '{shown}' cannot be resolved due to ambiguous method parameters "
+                f"({reg.describe_args(kinds)}).\n"
+                "Use CAST() to explicitly cast your parameters to one of the supported function calls.\n"
+                "Valid function calls are:\n"
+                + "\n".join(_signature(shown, o) for o in fn.overloads)
+                + "\nFor detailed information on a function run: DESCRIBE FUNCTION <Function-Name>;"
+            ) from None
         if best is None:
-            # messages name the function as it was declared (ksqlDB: mostly lower case)
-            shown = getattr(fn, "display_name", None) or name
             raise KsqlException(
                 f"Function '{shown}' does not accept parameters ({reg.describe_args(kinds)}).\n"
                 f"Valid alternatives are:\n"
-                + "\n".join(f"{shown}({', '.join(map(str, o.params))})" for o in fn.overloads)
+                + "\n".join(_signature(shown, o) for o in fn.overloads)
+                + "\nFor detailed information on a function run: DESCRIBE FUNCTION <Function-Name>;"
             )
-        _, ov, env, ptypes = best
+        ov, env, ptypes, best_attempt = best
         arg_types = [
             (k.result_type if isinstance(k, reg.LambdaArg) else k) for k in best_attempt
         ]
@@ -913,9 +924,20 @@ class ExpressionCompiler:
                 final_codes.append(f"(lambda {', '.join('_l_' + p for p in params)}: {body})")
             else:
                 assert code is not None
-                final_codes.append(self._coerce(code, k, pt) if pt.base in (_B.DOUBLE, _B.DECIMAL) else code)
+                if pt.base in (_B.DOUBLE, _B.DECIMAL):
+                    code = self._coerce(code, k, pt)
+                elif k.base is _B.STRING and pt.base in (_B.DATE, _B.TIME, _B.TIMESTAMP):
+                    code = self._coerce_str_temporal(code, pt)  # an implicit cast of the argument
+                final_codes.append(code)
         wrapped = self._const(_safe_call(impl, name, self.log_error))
         return f"{wrapped}({', '.join(final_codes)})", rt
+
+
+def _signature(shown: str, ov: reg.Overload) -> str:
+    params = [str(p) for p in ov.params]
+    if ov.variadic and params:
+        params[-1] += "..."
+    return f"{shown}({', '.join(params)})"
 
 
 def _null_or_type(t: SqlType) -> str:

@@ -252,8 +252,13 @@ def _millis(dt: _dt.datetime) -> int:
 
 
 def parse_date(s: str) -> int:
+    """ISO date, possibly partial (``1970-01`` is the first of the month), as ksqlDB's CAST reads it."""
+    m = re.match(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$", s.strip())
+    if not m:
+        raise KsqlFunctionException(f"Failed to parse date '{s}'")
+    y, mo, d = m.groups()
     try:
-        return (_dt.date.fromisoformat(s.strip()) - _EPOCH_DATE).days
+        return (_dt.date(int(y), int(mo or 1), int(d or 1)) - _EPOCH_DATE).days
     except ValueError as e:
         raise KsqlFunctionException(f"Failed to parse date '{s}'") from e
 

@@ -555,12 +555,13 @@ class JavaPattern:
             )
         return "".join(out)
 
-    def parse(self, text: str) -> Parsed:
+    def parse(self, text: str, prefix: bool = False) -> Parsed:
+        """``prefix``: text after what the pattern matched is ignored (as java.text's parsers do)."""
         if self._regex is None:
             parts: list[str] = []
             _build_regex(self._tokens, parts, self._fields)
             self._regex = re.compile("".join(parts), re.IGNORECASE)
-        m = self._regex.fullmatch(text)
+        m = self._regex.match(text) if prefix else self._regex.fullmatch(text)
         if m is None:
             raise KsqlFunctionException(f"Text '{text}' could not be parsed with pattern '{self.pattern}'")
         values: dict[str, int] = {}
@@ -611,11 +612,11 @@ def format_date(days: int, pattern: str) -> str:
     return compile_pattern(pattern).format(Moment(day=day_of_epoch_days(days)))
 
 
-def parse_date(text: str, pattern: str) -> int:
+def parse_date(text: str, pattern: str, prefix: bool = False) -> int:
     compiled = compile_pattern(pattern)
     if compiled.letters & _TIME_LETTERS:
         raise KsqlFunctionException(f"Date format contains time field: '{pattern}'")
-    return epoch_days(compiled.parse(text).day)
+    return epoch_days(compiled.parse(text, prefix).day)
 
 
 def format_time(ms_of_day: int, pattern: str) -> str:

@@ -102,6 +102,11 @@ class ScalarFunction:
     category: str
     description: str
     overloads: list[Overload]
+    # the name as ksqlDB's UDF declares it, used in messages; most are declared in lower case
+    display_name: str = ""
+
+    def shown_name(self) -> str:
+        return self.display_name or self.name.lower()
 
 
 @dataclass
@@ -265,7 +270,12 @@ def _bind(spec: Spec, actual: SqlType, env: dict[str, SqlType], exact: bool) -> 
         return 0 if can_implicitly_cast(actual, spec) or not spec.fields else None
     if not exact and can_implicitly_cast(actual, spec):
         return 1 + (2 if spec.base is BaseType.DOUBLE else 0)
+    if not exact and actual.base is BaseType.STRING and spec.base in _TEMPORAL:
+        return 1  # function arguments (only) take a STRING where a DATE/TIME/TIMESTAMP is declared
     return None
+
+
+_TEMPORAL = (BaseType.DATE, BaseType.TIME, BaseType.TIMESTAMP)
 
 
 def substitute(spec: Spec, env: dict[str, SqlType]) -> SqlType:
@@ -294,13 +304,16 @@ def _expand(params: list[Spec], variadic: bool, n: int) -> list[Spec] | None:
 
 
 def match_overload(
-    params: list[Spec], variadic: bool, args: Sequence[ArgKind]
+    params: list[Spec], variadic: bool, args: Sequence[ArgKind], modes: tuple[bool, ...] = (True, False)
 ) -> tuple[int, dict[str, SqlType], list[SqlType]] | None:
-    """Try one signature. Returns (cost, type-var bindings, param types per arg) or None."""
+    """Try one signature. Returns (cost, type-var bindings, param types per arg) or None.
+
+    ``modes`` are the passes tried in turn: ``True`` without implicit casts, ``False`` with them.
+    """
     expanded = _expand(params, variadic, len(args))
     if expanded is None:
         return None
-    for exact in (True, False):
+    for exact in modes:
         env: dict[str, SqlType] = {}
         cost = 0
         ok = True
@@ -348,6 +361,62 @@ def match_overload(
     return None
 
 
+class AmbiguousCall(KsqlException):
+    """Several signatures fit equally well (ksqlDB refuses to pick one)."""
+
+
+def _generic_params(params: list[Spec]) -> int:
+    def generic(spec: Spec) -> bool:
+        if isinstance(spec, T):
+            return True
+        if isinstance(spec, ArrayOf):
+            return generic(spec.element)
+        if isinstance(spec, MapOf):
+            return generic(spec.key) or generic(spec.value)
+        if isinstance(spec, LambdaOf):
+            return any(generic(p) for p in spec.params) or generic(spec.result)
+        return False
+
+    return sum(1 for p in params if generic(p))
+
+
+def choose_overload(
+    overloads: Sequence[Overload], args: Sequence[ArgKind]
+) -> tuple[Overload, dict[str, SqlType], list[SqlType], list[ArgKind]] | None:
+    """Pick the signature for a call as ksqlDB does.
+
+    Signatures that fit without implicit casts are tried first, then those that fit with them. Of
+    several fits, one that is not variadic beats a variadic one, then more declared parameters win,
+    then fewer generic parameters; two fits still equal make the call ambiguous
+    (:class:`AmbiguousCall`). Returns (overload, type-var bindings, param types, the arguments as
+    matched: lambda placeholders carry their resolved types) or None when nothing fits.
+    """
+    for exact in (True, False):
+        fits: list[tuple[tuple[int, int, int], Overload, dict[str, SqlType], list[SqlType], list[ArgKind]]] = []
+        for ov in overloads:
+            # lambda placeholders carry per-attempt results: fresh ones for each signature
+            attempt: list[ArgKind] = [
+                LambdaArg(k.arity, k.typer) if isinstance(k, LambdaArg) else k for k in args
+            ]
+            try:
+                m = match_overload(ov.params, ov.variadic, attempt, (exact,))
+            except KsqlException:
+                m = None
+            if m is None:
+                continue
+            _, env, ptypes = m
+            rank = (0 if ov.variadic else 1, len(ov.params), -_generic_params(ov.params))
+            fits.append((rank, ov, env, ptypes, attempt))
+        if not fits:
+            continue
+        fits.sort(key=lambda f: f[0], reverse=True)
+        if len(fits) > 1 and fits[0][0] == fits[1][0]:
+            raise AmbiguousCall("ambiguous")
+        _, ov, env, ptypes, attempt = fits[0]
+        return ov, env, ptypes, attempt
+    return None
+
+
 def resolve_return(returns: ReturnSpec, env: dict[str, SqlType], arg_types: list[SqlType]) -> SqlType:
     if callable(returns) and not isinstance(returns, (SqlType, T, ArrayOf, MapOf, AnyStruct, AnyType)):
         return returns(arg_types)
@@ -355,4 +424,8 @@ def resolve_return(returns: ReturnSpec, env: dict[str, SqlType], arg_types: list
 
 
 def describe_args(args: Sequence[ArgKind]) -> str:
-    return ", ".join("LAMBDA" if isinstance(a, LambdaArg) else str(a) for a in args)
+    """Argument types as ksqlDB lists them in messages (an untyped NULL shows as ``null``)."""
+    return ", ".join(
+        "LAMBDA" if isinstance(a, LambdaArg) else "null" if a.base is BaseType.NULL else str(a)
+        for a in args
+    )

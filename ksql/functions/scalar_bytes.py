@@ -31,11 +31,12 @@ _B64_CHARS = re.compile(r"[^A-Za-z0-9+/\-_]")
 
 def _strip_hex(text: str) -> str:
     if text.startswith("0x"):
-        return text[2:]
+        # an odd-length 0x literal gets a leading zero nibble (X'..' and bare hex must be even)
+        digits = text[2:]
+        return "0" + digits if len(digits) % 2 else digits
     if _WRAPPED_HEX.fullmatch(text):
         return text[2:-1]
-    # a bare odd-length hex string gets a leading zero nibble
-    return "0" + text if len(text) % 2 else text
+    return text
 
 
 def _decode_hex(text: str) -> bytes:

@@ -127,7 +127,8 @@ _register("FORMAT_DATE", "Formats a DATE with a pattern.", [
     Overload([DATE, STRING], STRING, _format_date_safe),
 ])
 _register("PARSE_DATE", "Parses a string with a pattern into a DATE.", [
-    Overload([STRING, STRING], DATE, _parse_date_safe),
+    # PARSE_DATE reads a date from the start of the text and ignores what follows
+    Overload([STRING, STRING], DATE, _nullsafe(lambda text, pattern: javatime.parse_date(text, pattern, True))),
 ])
 _register("DATETOSTRING", "Formats INT epoch days with a pattern (deprecated form).", [
     Overload([INTEGER, STRING], STRING, _format_date_safe),

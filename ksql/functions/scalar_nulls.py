@@ -29,13 +29,13 @@ def _register() -> None:
     t = T("T")
     register_scalar(ScalarFunction("COALESCE", CATEGORY, "Returns the first non-NULL argument.", [
         Overload([t, t], t, coalesce, variadic=True),
-    ]))
+    ], display_name="COALESCE"))
     register_scalar(ScalarFunction("IFNULL", CATEGORY, "Returns the second argument if the first is NULL.", [
         Overload([t, t], t, ifnull),
-    ]))
+    ], display_name="IFNULL"))
     register_scalar(ScalarFunction("NULLIF", CATEGORY, "Returns NULL if both arguments are equal, else the first.", [
         Overload([t, t], t, nullif),
-    ]))
+    ], display_name="NULLIF"))
 
 
 _register()

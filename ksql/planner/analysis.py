@@ -10,7 +10,7 @@ from sqlglot import exp
 from ksql.catalog import DataSource, MetaStore
 from ksql.dialect import nodes
 from ksql.errors import KsqlException
-from ksql.expressions.compiler import Scope, expr_sql
+from ksql.expressions.compiler import AmbiguousColumn, Scope, expr_sql, located
 from ksql.functions import registry as reg
 from ksql.schema import (
     PSEUDO_COLUMNS,
@@ -242,6 +242,8 @@ def validate_references(query: nodes.Query, ins: InputScope) -> None:
             for col in columns_in(e):
                 try:
                     ins.scope.resolve(col.table or None, col.name)
+                except AmbiguousColumn as err:
+                    raise AmbiguousColumn(located(col, err.message)) from None
                 except KsqlException as err:
                     if "cannot be resolved" not in str(err):
                         raise

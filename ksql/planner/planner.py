@@ -16,7 +16,7 @@ from sqlglot import exp
 from ksql.catalog import DataSource, MetaStore, WindowInfo
 from ksql.dialect import nodes
 from ksql.errors import KsqlException
-from ksql.expressions.compiler import CodegenError, ExpressionCompiler, Scope, expr_sql
+from ksql.expressions.compiler import CodegenError, ExpressionCompiler, Scope, expr_sql, located
 from ksql.formats import check_key_maps
 from ksql.functions import registry as reg
 from ksql.functions.aggregate_base import INTERMEDIATE_TYPE_ERROR, has_complex_intermediate
@@ -71,6 +71,10 @@ class QueryPlan:
     # output column names in the order the SELECT wrote them (the schema puts key columns first);
     # transient queries render their rows in this order
     projection: list[str] = field(default_factory=list)
+    # the query as ksqlDB re-formats it after analysis (qualified columns, every item named, EMIT
+    # CHANGES), from SELECT on: errors of later stages quote the statement in this form. None when
+    # not modelled (joins, windows)
+    formatted: str | None = None
 
 
 class Planner:
@@ -84,6 +88,9 @@ class Planner:
         self._store_counter = 0
         self._join_output: Operator | None = None  # the last join's operator (tables materialize after it)
         self._join_window: WindowInfo | None = None
+        # a CREATE ... AS SELECT's TIMESTAMP property: the column must be in the projection, which
+        # ksqlDB checks before the key columns
+        self.sink_timestamp: str | None = None
 
     # ------------------------------------------------------------------------------------------
     def plan(self, query: nodes.Query, sink_name: str | None, persistent: bool) -> QueryPlan:
@@ -149,6 +156,8 @@ class Planner:
 
         # names come from the select as written, before table functions are pulled out
         names = self._assign_names(select, ins)
+        self._check_sink_timestamp(names)
+        select_as_written = list(select)
 
         # table functions: evaluated by a flat-map, each call read back as a column
         tf_calls: list[tuple[str, exp.Anonymous]] = []
@@ -215,7 +224,16 @@ class Planner:
         window = in_window
         return QueryPlan(schema, kind, window, [u.source for u in uses], source_ops, self._ops, head,
                          [c.name for c in schema.key], [c.name for c in schema.value], limit=query.limit,
-                         projection=names)
+                         projection=names, formatted=_format_query(query, select_as_written, names, ins))
+
+    def _check_sink_timestamp(self, names: list[str]) -> None:
+        ts = self.sink_timestamp
+        if ts is None:
+            return
+        name = ts[1:-1] if ts.startswith("`") and ts.endswith("`") else ts.upper()
+        if name not in names and ts not in names:
+            raise KsqlException(
+                f"The TIMESTAMP column set in the WITH clause does not exist in the schema: '{name}'")
 
     # ------------------------------------------------------------------------------------------
     def _check_select(self, query: nodes.Query, ins: A.InputScope, persistent: bool) -> None:
@@ -553,6 +571,7 @@ class Planner:
             return A.rewrite(rewritten, gmap, scope)
 
         names = self._assign_names(select, ins)
+        self._check_sink_timestamp(names)
 
         # key columns: the select items that are the group-by expressions, in GROUP BY order
         key_cols: list[tuple[str, SqlType, exp.Expression] | None] = [None] * len(gnames)
@@ -609,7 +628,7 @@ class Planner:
         schema = LogicalSchema(schema_cols)
         return QueryPlan(schema, "TABLE", win_info, [u.source for u in uses], source_ops, self._ops, head,
                          [c.name for c in schema.key], [c.name for c in schema.value], emit_final, query.limit,
-                         projection=names)
+                         projection=names, formatted=_format_query(query, select, names, ins))
 
     def _chain_before_filter(self, head: Operator, mat: Operator) -> Operator:
         """Insert a materialization right after the source (before any filter) for table inputs."""
@@ -870,7 +889,10 @@ class Planner:
             right = step.use
             if right.source.window is not None and node.window is not None and (
                     (right.source.window.kind, right.source.window.size_ms)
-                    != (node.window.kind, node.window.size_ms)):
+                    != (node.window.kind, node.window.size_ms)) and not _registry_key_format(first.source):
+                # different windows need the right side re-serialized in the left's key format: only
+                # the forced repartition of schema-registry key formats does that (time windows then
+                # match on their start, which is all their keys hold)
                 raise KsqlException(_WINDOWED_REPARTITION)
             if node.head is None:
                 left_head = self._join_input(first, None if step.fk else step.left_expr, source_ops, compiler)
@@ -1016,6 +1038,85 @@ class Planner:
                 f"(eg, SELECT {shown[0]}...).")
 
 
+def _format_query(query: nodes.Query, select: list[tuple[exp.Expression, str | None]], names: list[str],
+                  ins: A.InputScope) -> str | None:
+    """The query from SELECT on as ksqlDB's formatter prints the analyzed statement."""
+    if query.joins or query.window is not None or query.from_ is None or len(select) != len(names):
+        return None
+    scope = ins.scope
+
+    def sql(node: exp.Expression) -> str:
+        return _qualified_sql(node, scope, True)
+
+    src = query.from_
+    lines = ["SELECT", ",\n".join(f"  {sql(e)} {n}" for (e, _), n in zip(select, names, strict=True)),
+             f"FROM {src.name} {src.alias or src.name}"]
+    if query.where is not None:
+        lines.append(f"WHERE {sql(query.where)}")
+    if query.group_by:
+        lines.append("GROUP BY " + ", ".join(sql(g) for g in query.group_by))
+    if query.partition_by:
+        lines.append("PARTITION BY " + ", ".join(sql(p) for p in query.partition_by))
+    if query.having is not None:
+        lines.append(f"HAVING {sql(query.having)}")
+    lines.append("EMIT FINAL" if query.emit == "FINAL" else "EMIT CHANGES")
+    return "\n".join(lines)
+
+
+def format_create_as(stmt: nodes.CreateAsSelect | nodes.InsertInto, plan: QueryPlan) -> str:
+    """A CREATE ... AS SELECT / INSERT INTO as ksqlDB quotes it in errors raised after analysis
+    (falls back to the statement's text where the formatted form is not modelled)."""
+    if plan.formatted is None:
+        return stmt.text
+    if isinstance(stmt, nodes.InsertInto):
+        return f"INSERT INTO {stmt.target} {plan.formatted}"
+    head = "CREATE OR REPLACE " if stmt.or_replace else "CREATE "
+    head += f"{stmt.kind} "
+    if stmt.if_not_exists:
+        head += "IF NOT EXISTS "
+    head += stmt.name
+    if stmt.properties:
+        props = ", ".join(
+            f"{k}='{v.replace(chr(39), chr(39) * 2)}'" if isinstance(v, str)
+            else f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+            for k, v in stmt.properties.items())
+        head += f" WITH ({props})"
+    return f"{head} AS {plan.formatted}"
+
+
+def cast_literals_for_sink(query: nodes.Query, sink: DataSource) -> nodes.Query:
+    """INSERT INTO: a numeric literal selected into a DECIMAL column of the sink is implicitly cast
+    to that column's type when its value fits (``SELECT 1 AS C1`` into ``C1 DECIMAL(5,2)``)."""
+    import dataclasses
+
+    from ksql.expressions.casts import decimal_type_of
+
+    changed = False
+    items: list[nodes.SelectItem] = []
+    for item in query.select:
+        col = sink.schema.find(item.alias) if item.expr is not None and item.alias else None
+        if col is not None and col.type.base is BaseType.DECIMAL and item.expr is not None:
+            value = _literal_value(item.expr)
+            if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+                have = decimal_type_of(Decimal(value))
+                p, sc = col.type.precision or 0, col.type.scale or 0
+                if (have.scale or 0) <= sc and (have.precision or 0) - (have.scale or 0) <= p - sc:
+                    item = dataclasses.replace(item, expr=nodes.KsqlCast(this=item.expr, to=col.type))
+                    changed = True
+        items.append(item)
+    return dataclasses.replace(query, select=items) if changed else query
+
+
+def _registry_key_format(src: DataSource) -> bool:
+    """Whether the source's key format keeps its schemas in a schema registry (AVRO, PROTOBUF,
+    JSON_SR): ksqlDB then always repartitions join inputs, to register the join's key schema."""
+    from ksql.formats.registry import format_class
+    from ksql.formats.sr import SchemaRegistryFormat
+
+    cls = format_class(src.key_format.name)
+    return issubclass(cls, SchemaRegistryFormat) and cls.needs_registry
+
+
 _WINDOWED_REPARTITION = ("Implicit repartitioning of windowed sources is not supported. "
                          "See https://github.com/confluentinc/ksql/issues/4385.")
 _JOIN_TYPE_TEXT = {"INNER": "[INNER] JOIN", "LEFT": "LEFT [OUTER] JOIN", "RIGHT": "RIGHT [OUTER] JOIN",
@@ -1101,7 +1202,7 @@ def _join_sources(node: exp.Expression, scope: Scope, known: list[str]) -> set[s
         owners = sorted({q for (q, name) in scope.qualified if name == col.name})
         if len(owners) > 1:
             listing = ", ".join(f"{q}.{col.name}" for q in owners[:-1]) + f" or {owners[-1]}.{col.name}"
-            raise KsqlException(f"Column '{col.name}' is ambiguous. Could be {listing}.")
+            raise KsqlException(located(col, f"Column '{col.name}' is ambiguous. Could be {listing}."))
         if not owners or owners[0] not in known:
             raise KsqlException(f"JOIN ON column '{col.name}' cannot be resolved.")
         found.add(owners[0])

@@ -9,7 +9,7 @@ from ksql.catalog import DataSource, FormatInfo
 from ksql.errors import KsqlException
 from ksql.expressions import casts
 from ksql.formats.delimited import parse_delimiter
-from ksql.runtime.operators import SinkOp, SourceOp
+from ksql.runtime.operators import NullKey, SinkOp, SourceOp
 from ksql.schema import LogicalSchema
 from ksql.sqltypes import BaseType, SqlType
 from ksql.types import Row
@@ -94,6 +94,10 @@ class SerdeFactory:
 
     def sink_formats(self, props: dict[str, Any], config: Config, plan: QueryPlan,
                      source: DataSource) -> tuple[FormatInfo, FormatInfo]:
+        for name in ("FORMAT", "KEY_FORMAT", "VALUE_FORMAT"):  # an unknown name is reported first
+            given = props.get(name)
+            if given is not None and str(given).upper() not in KNOWN_FORMATS:
+                raise KsqlException(f"Unknown format: {str(given).upper()}")
         fmt = props.get("FORMAT")
         kf = props.get("KEY_FORMAT") or fmt
         vf = props.get("VALUE_FORMAT") or fmt
@@ -166,11 +170,13 @@ class SerdeFactory:
         serde = self.key_serde(src)
         n = len(src.schema.key)
         if src.window is None:
+            absent: tuple[Any, ...] = NullKey((None,) * n) if n > 1 else (None,) * n
+
             def decode(data: bytes | None) -> tuple[tuple[Any, ...], None]:
                 if data is None:
-                    return (None,) * n, None
+                    return absent, None
                 vals = serde.deserialize(data)
-                return (tuple(vals) if vals is not None else (None,) * n), None
+                return (tuple(vals) if vals is not None else absent), None
 
             return decode
         w = self._windowed()

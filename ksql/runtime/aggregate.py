@@ -10,12 +10,19 @@ before ``observed - grace``; records for closed windows are dropped.
 
 Emitted changes carry the previous result row in ``old`` when ``send_old`` is set (HAVING needs it
 to tell whether a group leaves the result, Kafka Streams' "send old values").
+
+Retention, as Kafka Streams' window stores: a time window stays in the store until the largest
+window start put exceeds its start by the retention (a session: the largest session end exceeds
+its end); then it is deleted, a tombstone going to the changelog. Expiry goes by a heap of window
+starts (session ends), so a record costs a heap check, not a scan of the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
+from itertools import count
 from typing import Any
 
 from ksql.functions.registry import Udaf
@@ -65,12 +72,10 @@ class Windowing:
 
     @property
     def retention(self) -> int:
-        """How long the store keeps a window: explicit RETENTION, else just long enough to close it."""
-        if self.retention_ms is not None:
-            return self.retention_ms
-        if self.kind == "SESSION":
-            return self.gap_ms + self.grace_ms
-        return self.size_ms + self.grace_ms
+        """How long the store keeps a window: long enough to close it (size, or gap, plus grace),
+        or the RETENTION clause when that is longer."""
+        least = (self.gap_ms if self.kind == "SESSION" else self.size_ms) + self.grace_ms
+        return least if self.retention_ms is None else max(self.retention_ms, least)
 
 
 class AggregateOp(Operator):
@@ -96,6 +101,15 @@ class AggregateOp(Operator):
         self.send_old = send_old
         # EMIT FINAL: windows not yet emitted, rebuilt from the store after a restart
         self._open: dict[Any, dict[Any, Key]] | None = None
+        # retention: time windows of EMIT CHANGES by start (EMIT FINAL deletes a window once it is
+        # emitted); sessions by the earliest end of each key's sessions (``_due``), heap entries
+        # (end, seq, key) going stale when a key's earliest end changes
+        self._retention = window.retention if window is not None else 0
+        self._starts: list[int] = []
+        self._by_start: dict[int, list[Any]] = {}
+        self._ends: list[tuple[int, int, Key]] = []
+        self._due: dict[Any, int] = {}
+        self._seq = count()
         self._gk, self._initial_fn, self._add_fn, self._result_fn, self._result_w = _compile(
             group_fns, group_names, calls)
         # upstream operators call the specific handler directly (see Operator._wire)
@@ -249,6 +263,12 @@ class AggregateOp(Operator):
             if entry is None:
                 old = None
                 accs, agg_ts = self._add_fn(self._initial_fn(), row), ts
+                if not self.emit_final:
+                    bucket = self._by_start.get(window[0])
+                    if bucket is None:
+                        bucket = self._by_start[window[0]] = []
+                        heappush(self._starts, window[0])
+                    bucket.append(sk)
             else:
                 old = self._old_row(key, entry, window) if self.send_old else None
                 accs, agg_ts = self._add_fn(entry[0], row), max(entry[1], ts)
@@ -262,7 +282,89 @@ class AggregateOp(Operator):
                 self.forward(Rec(key, self._result_w(key, accs, window, agg_ts), agg_ts, old, window))
         if self.emit_final:
             self._emit_closed_windows(meta, close)
+        else:
+            starts = self._starts
+            if starts and starts[0] <= meta.get("max_start", starts[0]) - self._retention:
+                self._expire_windows(meta["max_start"] - self._retention)
         data[_META] = dirty[_META] = meta
+
+    # -- retention ----------------------------------------------------------------------------
+    def _expire_windows(self, last_start: int) -> None:
+        """Delete the windows that start at or before ``last_start`` (EMIT CHANGES)."""
+        store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
+        starts, by_start = self._starts, self._by_start
+        while starts and starts[0] <= last_start:
+            for sk in by_start.pop(heappop(starts), ()):
+                store.delete(sk)
+
+    def _schedule_session(self, key: Key, end: int) -> None:
+        """Visit ``key`` once the retention passes ``end``, unless an earlier visit is due."""
+        hk = hashable(key)
+        due = self._due.get(hk)
+        if due is None or end < due:
+            self._due[hk] = end
+            heappush(self._ends, (end, next(self._seq), key))
+
+    def _expire_sessions(self, before: int) -> None:
+        """Delete the sessions that end before ``before``, with the session lists that become empty."""
+        ends, due = self._ends, self._due
+        if not ends or ends[0][0] >= before:
+            return
+        store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
+        while ends and ends[0][0] < before:
+            end, _, key = heappop(ends)
+            hk = hashable(key)
+            if due.get(hk) != end:
+                continue  # stale: the key's earliest end changed since
+            del due[hk]
+            listed = store.get((key, _SESSIONS))
+            if listed is None:
+                continue
+            live = [s for s in listed[2] if s[1] >= before]
+            if len(live) != len(listed[2]):
+                for s in listed[2]:
+                    if s[1] < before:
+                        store.delete((key, s))
+                if live:
+                    store.put((key, _SESSIONS), (_SESSIONS, key, live))
+            if live:
+                self._schedule_session(key, min(s[1] for s in live))
+            else:
+                self._drop_session_list(key)
+
+    def _drop_session_list(self, key: Key) -> None:
+        """``key`` has no session left: forget it (store, EMIT FINAL owners, expiry schedule)."""
+        self.ctx.store(self.store_name).delete((key, _SESSIONS))  # type: ignore[union-attr]
+        hk = hashable(key)
+        self._due.pop(hk, None)
+        if self._open is not None:
+            self._open.get(_SESSIONS, {}).pop(hk, None)
+
+    def on_restored(self) -> None:
+        """After the store was restored: index its windows for expiry and delete those already
+        expired relative to the restored stream time (tombstones go out with the next commit)."""
+        w = self.window
+        if w is None:
+            return
+        store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
+        meta = store.get(_META) or {}
+        self._open = None  # EMIT FINAL's index is rebuilt from the store when next needed
+        if w.kind == "SESSION":
+            self._ends, self._due = [], {}
+            for _, value in store.items():
+                if type(value) is tuple and len(value) == 3 and value[0] == _SESSIONS and value[2]:
+                    self._schedule_session(value[1], min(s[1] for s in value[2]))
+            if "max_end" in meta:
+                self._expire_sessions(meta["max_end"] - self._retention)
+        elif not self.emit_final:
+            self._by_start = {}
+            for sk, value in store.items():
+                if type(value) is tuple and len(value) == 4:
+                    self._by_start.setdefault(value[3][0], []).append(sk)
+            self._starts = list(self._by_start)
+            heapify(self._starts)
+            if "max_start" in meta:
+                self._expire_windows(meta["max_start"] - self._retention)
 
     def _open_windows(self) -> dict[Any, dict[Any, Key]]:
         """EMIT FINAL bookkeeping: window start (or ``_SESSIONS``) -> group keys with windows not yet
@@ -337,8 +439,11 @@ class AggregateOp(Operator):
                 f"Skipping record for expired session. timestamp=[{ts}] window=[{start},{end}] "
                 f"expiration=[{close}]"
             )
-            if len(live) != len(sessions):
-                store.put((key, _SESSIONS), (_SESSIONS, key, live))
+            if live:
+                if len(live) != len(sessions):
+                    store.put((key, _SESSIONS), (_SESSIONS, key, live))
+            elif listed is not None:
+                self._drop_session_list(key)
             self._save_meta(meta)
             return
         accs = self._initial()
@@ -356,12 +461,15 @@ class AggregateOp(Operator):
         store.put((key, window), (accs, end, key, window))
         keep = sorted([s for s in live if s not in merged] + [window])
         store.put((key, _SESSIONS), (_SESSIONS, key, keep))
+        self._schedule_session(key, end)
         meta["max_end"] = max(meta.get("max_end", end), end)
         if self.emit_final:
             self._open_windows().setdefault(_SESSIONS, {})[hashable(key)] = key
             self._emit_closed_sessions(meta, close)
         else:
             self.forward(Rec(key, self._result_row(key, accs, window, end), end, window=window))
+        # after the emission above: EMIT FINAL has emitted every session this deletes
+        self._expire_sessions(meta["max_end"] - self._retention)
         self._save_meta(meta)
 
     def _emit_closed_sessions(self, meta: dict[str, int], close: int) -> None:

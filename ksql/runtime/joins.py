@@ -15,10 +15,13 @@ PERIOD holds unmatched outer rows back until their window closes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappop, heappush
+from itertools import count
 from typing import Any
 
 from ksql.runtime.operators import Operator
 from ksql.runtime.records import Rec
+from ksql.runtime.task import hashable
 from ksql.schema import ROWTIME
 from ksql.types import Key, Row
 
@@ -97,6 +100,11 @@ class StreamStreamJoinOp(_JoinBase):
     older than the other side's retention. Without a grace period (legacy join windows) an
     unmatched outer record is emitted at once; with one, it waits in an outer buffer until stream
     time passes its window end plus grace, and is dropped if a match arrives first.
+
+    Records past a side's retention are deleted from its buffers as that side's stream time moves:
+    a buffer is trimmed whenever its key gets a record, and deleted (a tombstone to the changelog)
+    once its newest record expires. A heap per side schedules those deletions, one entry per key,
+    so a record costs a dict lookup and a heap check, not a scan.
     """
 
     def __init__(
@@ -121,6 +129,11 @@ class StreamStreamJoinOp(_JoinBase):
         else:
             self.grace = grace_ms
         self.retention = size + self.grace
+        # per side: heap of (ts, seq, match key) visits (one per buffer), and each buffer's newest ts
+        self._heaps: tuple[list[tuple[int, int, Any]], list[tuple[int, int, Any]]] = ([], [])
+        self._due: tuple[dict[Any, int], dict[Any, int]] = ({}, {})
+        self._seq = count()
+        self.expired_dropped = 0  # records too old to buffer (Kafka Streams: "expired segment")
 
     # state: ("buf", side, mkey) -> [(ts, key, row, window)], ("obs", side) -> observed time,
     # "time" -> shared stream time, "outer" -> [(ts, side, mkey, key, row, window)], "min" -> min outer ts
@@ -138,10 +151,17 @@ class StreamStreamJoinOp(_JoinBase):
         prev_obs = store.get(("obs", port))
         observed = ts if prev_obs is None else max(prev_obs, ts)
         store.put(("obs", port), observed)
-        if ts >= observed - self.retention + 1:
-            buf = [e for e in store.get(("buf", port, mk)) or [] if e[0] >= observed - self.retention + 1]
+        oldest = observed - self.retention + 1
+        if ts >= oldest:
+            buf = [e for e in store.get(("buf", port, mk)) or [] if e[0] >= oldest]
             buf.append((ts, rec.key, rec.row, rec.window))
             store.put(("buf", port, mk), buf)
+            self._schedule(port, mk, ts)
+        else:
+            self.expired_dropped += 1
+        heap = self._heaps[port]
+        if heap and heap[0][0] < oldest:
+            self._expire(store, port, oldest)
 
         before, after = (self.before, self.after) if port == 0 else (self.after, self.before)
         if self.deferred and ts == stream_time:
@@ -171,6 +191,44 @@ class StreamStreamJoinOp(_JoinBase):
         store.put("outer", pending)
         low = store.get("min")
         store.put("min", ts if low is None else min(low, ts))
+
+    def _schedule(self, side: int, mk: Any, ts: int) -> None:
+        """Note a record at ``ts`` in ``mk``'s buffer on ``side``: a new buffer gets a visit at
+        ``ts``; a visit finding newer records moves on to the newest."""
+        hk = hashable(mk)
+        newest = self._due[side]
+        at = newest.get(hk)
+        if at is None:
+            newest[hk] = ts
+            heappush(self._heaps[side], (ts, next(self._seq), mk))
+        elif ts > at:
+            newest[hk] = ts
+
+    def _expire(self, store: Any, side: int, oldest: int) -> None:
+        """Delete ``side``'s buffers whose newest record is older than ``oldest``."""
+        heap, newest = self._heaps[side], self._due[side]
+        while heap and heap[0][0] < oldest:
+            _, seq, mk = heappop(heap)
+            hk = hashable(mk)
+            ts = newest[hk]
+            if ts < oldest:
+                del newest[hk]
+                store.delete(("buf", side, mk))
+            else:
+                heappush(heap, (ts, seq, mk))
+
+    def on_restored(self) -> None:
+        """After the store was restored: schedule the buffers' expiry and delete those already
+        expired relative to the restored stream time of their side."""
+        store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
+        self._heaps, self._due = ([], []), ({}, {})
+        for k, buf in store.items():
+            if type(k) is tuple and len(k) == 3 and k[0] == "buf" and buf:
+                self._schedule(k[1], k[2], max(e[0] for e in buf))
+        for side in (0, 1):
+            observed = store.get(("obs", side))
+            if observed is not None:
+                self._expire(store, side, observed - self.retention + 1)
 
     def _drop_pending(self, store: Any, side: int, mk: Any, ts: int) -> None:
         pending = store.get("outer")

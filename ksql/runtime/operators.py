@@ -10,6 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ksql.errors import StreamsException
 from ksql.runtime.records import Rec
 from ksql.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
 from ksql.topics.partitioner import partition_for_key
@@ -153,6 +154,14 @@ class SourceOp(Operator):
 
     def process(self, rec: Rec, port: int = 0) -> None:  # pragma: no cover - sources take raw records
         self.forward(rec)
+
+
+class NullKey(tuple):  # type: ignore[type-arg]
+    """The key of a record whose Kafka key was null, for a multi-column key: equal to the tuple of
+    nulls, but a sink that gets it through unchanged writes a null key again (not a struct of
+    nulls, which is what a key whose columns all happen to be null is written as)."""
+
+    __slots__ = ()
 
 
 _IMMUTABLE = frozenset({int, str, bool, float, bytes, type(None), Decimal})
@@ -433,7 +442,9 @@ class SinkOp(Operator):
         except TypeError:  # a struct or array in the key
             cached = _MISS
         try:
-            if cached is _MISS:
+            if type(rec.key) is NullKey and rec.window is None and not any(k is not None for k in key):
+                kb = None
+            elif cached is _MISS:
                 kb = self.encode_key(key, rec.window)
                 if all(type(k) in _IMMUTABLE for k in key):
                     if len(kcache) >= _KEY_CACHE_SIZE:
@@ -443,8 +454,9 @@ class SinkOp(Operator):
                 kb = cached  # type: ignore[assignment]
             vb = None if row is None else self.encode_value(self._values_of(row))
         except Exception as e:
+            # logged, then the query stops: Kafka Streams fails on a record it cannot serialize
             ctx.log_serialization_error(self.topic, e)
-            return
+            raise StreamsException(f"Unable to serialize record. topic={self.topic}: {e}") from e
         if self.partitions and rec.window is not None:
             ctx.emit(self.topic, kb, vb, ts, rec.headers, self.partition_of(key))
         else:

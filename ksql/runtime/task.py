@@ -10,10 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ksql.errors import StreamsException
 from ksql.runtime.operators import Operator, SinkOp, SourceOp
 from ksql.topics.base import Record, TopicBackend
 
 log = logging.getLogger("ksql.runtime")
+
+
+class ProcessingFailed(StreamsException):
+    """A record's processing failed: the query stops (``__cause__`` is the error)."""
 
 
 def hashable(obj: Any) -> Any:
@@ -223,6 +228,14 @@ class QueryTask:
             store.dirty = {}
             if applied:
                 log.info("Restored %d changelog records into %s/%s", applied, self.query_id, name)
+        # windowed stores index their windows for expiry and drop those the restored stream time
+        # has already expired (their deletes go to the changelog with the next commit)
+        for op in self.operators:
+            hook = getattr(op, "on_restored", None)
+            if hook is not None:
+                hook()
+        if any(s.dirty for s in self.ctx.stores.values()):
+            self._uncommitted = True
         return applied
 
     async def init_positions(self, reset: str = "earliest") -> None:
@@ -247,13 +260,23 @@ class QueryTask:
         positions = self.positions
         timed = self.timed
         self._uncommitted = True
-        for topic, r in batch:
-            for src in sources.get(topic, ()):
-                src.process_record(r)
-            positions[(topic, r.partition)] = r.offset + 1
-            if timed:
-                for op in timed:
-                    op.on_stream_time(ctx.stream_time)
+        try:
+            for topic, r in batch:
+                for src in sources.get(topic, ()):
+                    src.process_record(r)
+                positions[(topic, r.partition)] = r.offset + 1
+                if timed:
+                    for op in timed:
+                        op.on_stream_time(ctx.stream_time)
+        except ProcessingFailed:
+            raise
+        except Exception as e:
+            # an error no operator handled stops the query, as an exception escaping a Kafka Streams
+            # processor does (a KsqlFunctionException of an aggregate, a sink that cannot serialize)
+            raise ProcessingFailed(
+                f"Exception caught in process. taskId=0_{r.partition}, topic={topic}, "
+                f"partition={r.partition}, offset={r.offset}: {type(e).__name__}: {e}"
+            ) from e
 
     def buffered_bytes(self) -> int:
         """A cheap estimate of what the next commit writes: emitted records, cached sink rows and

@@ -149,7 +149,7 @@ def _when_result(ret: Any, should_be_evaluated: Any) -> int:
 
 def _named(fn: ScalarFunction, declared: str) -> ScalarFunction:
     """Error messages name a function as its class declared it."""
-    fn.display_name = declared  # type: ignore[attr-defined]
+    fn.display_name = declared
     return fn
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rest.pgwire.catalog import SERVER_VERSION
+from rest.pgwire.catalog_tables import SERVER_VERSION
 from rest.pgwire.errors import INVALID_PARAMETER_VALUE, SYNTAX_ERROR, PgError, unsupported
 from rest.pgwire.sqltext import Token
 

@@ -28,6 +28,7 @@ from rest.pgwire.catalog import CatalogStatement, SessionInfo
 from rest.pgwire.commands import REPORTED, Command, Settings
 from rest.pgwire.errors import (
     ACTIVE_SQL_TRANSACTION,
+    ADMIN_SHUTDOWN,
     CANNOT_CONNECT_NOW,
     DUPLICATE_CURSOR,
     DUPLICATE_PREPARED_STATEMENT,
@@ -216,6 +217,8 @@ class Session(SessionInfo):
             if kind == b"X":
                 return
             if self._skipping and kind != b"S":
+                if kind == b"H":
+                    await self._flush()  # the error must still reach a client waiting on Flush
                 continue
             handler = _HANDLERS.get(kind)
             if handler is None:
@@ -584,6 +587,8 @@ class Session(SessionInfo):
 
     async def run_pull(self, text: str) -> QueryStream:
         state = self.server.state
+        if not state.ready:
+            raise PgError(ADMIN_SHUTDOWN, "the server is shutting down")
         stmt = parse_pull(text, state.engine.config)
         async with state.statement_lock:
             try:

@@ -25,7 +25,7 @@ from ksql.planner.planner import Planner
 from ksql.schema import PSEUDO_COLUMNS, WINDOW_BOUNDS
 from ksql.sqltypes import NULL, SqlType
 from rest.pgwire import types as T
-from rest.pgwire.catalog import CatalogStatement
+from rest.pgwire.catalog_query import CatalogStatement
 from rest.pgwire.commands import COMMAND_WORDS, Command, parse_command
 from rest.pgwire.errors import (
     FEATURE_NOT_SUPPORTED,

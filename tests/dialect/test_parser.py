@@ -39,7 +39,8 @@ def query(sql: str) -> nodes.Query:
 def error(sql: str) -> str:
     with pytest.raises(ParseFailedException) as info:
         parse(sql)
-    return info.value.message
+    # a syntax error's details (what was expected) are kept apart from its message proper
+    return info.value.message + getattr(info.value, "details", "")
 
 
 def col(name: str, table: str | None = None) -> exp.Column:

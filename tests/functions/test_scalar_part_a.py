@@ -373,8 +373,8 @@ _HEX_CASES = [
     ("X'", None, None, None),
     ("x'4578616d706C6521", None, None, None),
     ("x'578616d706C6521'", None, None, None),
-    ("0x578616d706C6521", None, None, None),
-    ("578616d706C6521", "\u0005xample!", "\u0005xample!", "BXhhbXBsZSE="),
+    ("0x578616d706C6521", "\u0005xample!", "\u0005xample!", "BXhhbXBsZSE="),
+    ("578616d706C6521", None, None, None),
 ]
 
 

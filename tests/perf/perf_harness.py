@@ -558,8 +558,10 @@ def run_contender(spec: dict[str, Any], timeout_s: float, script: str = "perf_co
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX):])  # type: ignore[no-any-return]
-    detail = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}").splitlines()[-1]
-    raise RuntimeError(detail)
+    output = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}").splitlines()
+    print(f"# {script} {spec.get('contender') or spec.get('workload')} failed:", *output[-15:], sep="\n# ",
+          file=sys.stderr, flush=True)
+    raise RuntimeError(output[-1])
 
 
 def build_kstreams() -> str | None:

@@ -88,8 +88,9 @@ async def _drive(name: str, clients: list[Callable[[str], Awaitable[int]]], keys
         while time.perf_counter() < stop:
             key = f"u{rnd.randrange(keys)}"
             t0 = time.perf_counter()
-            rows += await call(key)
+            n = await call(key)
             latencies.append(time.perf_counter() - t0)
+            rows += n
 
     started = time.perf_counter()
     await asyncio.gather(*(loop(c) for c in clients))

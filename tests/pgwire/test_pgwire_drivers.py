@@ -102,6 +102,7 @@ def test_psycopg3_parameters_prepared_and_binary(pgserver: PgLive) -> None:
             cur = conn.execute("SELECT * FROM pageviews WHERE user_id = %s AND ms = %s", ("u1", 110), binary=binary)
             assert cur.fetchall() == [pageview(11)]
         cur = conn.execute("SELECT * FROM pageviews LIMIT 1")
+        assert cur.description is not None
         assert [(d.name, d.type_code) for d in cur.description] == [
             ("user_id", 25), ("page", 25), ("ms", 20), ("amount", 1700), ("ok", 16), ("score", 701),
             ("ts", 1114), ("d", 1082), ("t", 1083), ("b", 17), ("tags", 3802), ("attrs", 3802)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -16,12 +17,13 @@ from types import SimpleNamespace
 import asyncpg
 import psycopg
 import pytest
-from conftest import EVENTS, USERS, PgLive, eventually, start_server
+from conftest import EVENTS, USERS, PgLive, eventually, free_port, start_server
 from psycopg import errors as pgerr
 
 from rest.pgwire import PgServer, PgSettings
 
 PSQL = shutil.which("psql") or "/usr/bin/psql"
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
 
 def psql(live: PgLive, *commands: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -149,7 +151,8 @@ def test_session_settings_and_transactions(pgserver: PgLive) -> None:
 # -- cancellation and timeouts ---------------------------------------------------------------------
 def test_cancel_request_stops_the_running_statement(pgserver: PgLive) -> None:
     with psycopg.connect(pgserver.dsn, autocommit=True) as conn:
-        threading.Timer(0.2, conn.cancel).start()
+        # cancel_safe: the blocking cancel() would hold the GIL the in-process server needs
+        threading.Timer(0.2, conn.cancel_safe).start()
         started = time.monotonic()
         with pytest.raises(pgerr.QueryCanceled) as info:
             conn.execute("SELECT pg_sleep(10)")
@@ -160,6 +163,17 @@ def test_cancel_request_stops_the_running_statement(pgserver: PgLive) -> None:
         with pytest.raises(pgerr.QueryCanceled, match="statement timeout"):
             conn.execute("SELECT pg_sleep(10)")
         conn.execute("SET statement_timeout = 0")
+
+    async def asyncpg_timeout() -> int:
+        conn = await asyncpg.connect(pgserver.url)
+        try:
+            with pytest.raises(TimeoutError):  # asyncpg sends a CancelRequest when it gives up waiting
+                await conn.fetch("SELECT pg_sleep(10)", timeout=0.2)
+            return await conn.fetchval("SELECT hits FROM dashboard_metrics WHERE page = $1", "/p1")  # type: ignore[no-any-return]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(asyncpg_timeout()) == 7
 
 
 # -- authentication -------------------------------------------------------------------------------
@@ -227,3 +241,54 @@ def test_fifty_concurrent_connections(pgserver: PgLive) -> None:
         assert rows[0] == (f"u{k % USERS}", EVENTS // USERS)
         assert rows[1] == (3,)
     eventually(lambda: not pgserver.pg.sessions)
+
+
+# -- PgBouncer ------------------------------------------------------------------------------------
+@pytest.mark.skipif(not os.path.exists(PGBOUNCER), reason="pgbouncer is not installed")
+def test_through_pgbouncer_in_transaction_pooling(pgserver: PgLive, tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "users.txt").write_text('"tester" ""\n')
+    (tmp_path / "pgbouncer.ini").write_text(f"""
+[databases]
+ksql = host=127.0.0.1 port={pgserver.port} dbname=ksql
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {tmp_path / "users.txt"}
+pool_mode = transaction
+server_reset_query = DISCARD ALL
+ignore_startup_parameters = extra_float_digits
+default_pool_size = 3
+""")
+    as_root = ["-u", "nobody"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    proc = subprocess.Popen([PGBOUNCER, *as_root, str(tmp_path / "pgbouncer.ini")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        eventually(listening)
+        dsn = f"host=127.0.0.1 port={port} user=tester dbname=ksql"
+        for k in range(USERS):
+            with psycopg.connect(dsn, prepare_threshold=None) as conn:
+                assert conn.execute("SELECT views FROM user_activity WHERE user_id = %s", (f"u{k}",)).fetchone() == (4,)
+
+        async def many() -> list[int]:
+            async def one(k: int) -> int:
+                conn = await asyncpg.connect(f"postgresql://tester@127.0.0.1:{port}/ksql", statement_cache_size=0)
+                try:
+                    return await conn.fetchval("SELECT views FROM user_activity WHERE user_id = $1",  # type: ignore[no-any-return]
+                                               f"u{k % USERS}")
+                finally:
+                    await conn.close()
+
+            return await asyncio.gather(*(one(k) for k in range(12)))
+
+        assert asyncio.run(many()) == [EVENTS // USERS] * 12
+    finally:
+        proc.terminate()
+        proc.wait(10)
