@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -80,6 +80,8 @@ class ServerState:
         self.start_engine = start_engine
         # statements change the catalog and the command topic: one request at a time
         self.statement_lock = asyncio.Lock()
+        # run first on shutdown, while the engine still works (the PostgreSQL listener's goodbye)
+        self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def ready(self) -> bool:
@@ -99,6 +101,8 @@ class ServerState:
 
     async def shutdown(self) -> None:
         self.server_state = "TERMINATING"
+        for hook in self.shutdown_hooks:
+            await hook()
         await self.transient.close_all()
         await self.runner.stop()
         await self.engine.close()

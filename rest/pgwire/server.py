@@ -86,29 +86,21 @@ class PgServer:
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pid = random.randint(1_000, 30_000)
-        self._watcher: asyncio.Task[None] | None = None
         self._closed = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, self.settings.host, self.settings.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        self._watcher = asyncio.create_task(self._close_with_server(), name="pgwire-shutdown-watch")
+        # the HTTP server's shutdown may end the process before ``serve`` returns: say goodbye to
+        # the clients as the engine starts shutting down
+        self.state.shutdown_hooks.append(self.close)
         log.info("PostgreSQL protocol on %s:%d (%s)", self.settings.host, self.port,
                  f"{self.settings.auth_method} password" if self.settings.password else "trust")
-
-    async def _close_with_server(self) -> None:
-        # the HTTP server's shutdown (its lifespan) may end the process before ``serve`` returns:
-        # say goodbye to the clients as soon as the engine starts shutting down
-        while self.state.server_state not in ("TERMINATING", "TERMINATED"):
-            await asyncio.sleep(0.1)
-        await self.close()
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._watcher is not None and self._watcher is not asyncio.current_task():
-            self._watcher.cancel()
         if self._server is not None:
             self._server.close()
         bye = FatalError(ADMIN_SHUTDOWN, "terminating connection due to administrator command")

@@ -204,7 +204,8 @@ def test_password_authentication(password_server: PgLive) -> None:
 
 
 def test_refuses_connections_until_ready(tmp_path: Path) -> None:
-    state = SimpleNamespace(ready=False, engine=SimpleNamespace(metastore=SimpleNamespace(sources={})))
+    state = SimpleNamespace(ready=False, engine=SimpleNamespace(metastore=SimpleNamespace(sources={})),
+                            shutdown_hooks=[])
     server = PgServer(state, PgSettings(host="127.0.0.1", port=0))  # type: ignore[arg-type]
 
     async def main() -> None:
