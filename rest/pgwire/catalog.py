@@ -189,6 +189,9 @@ def _to_bool(v: Any) -> int | None:
     return 1 if v else 0
 
 
+_MAX_DATABASES = 16
+
+
 class Catalog:
     """The virtual catalog of one server: an SQLite database kept in step with the metastore."""
 
@@ -216,9 +219,12 @@ class Catalog:
             self._fingerprint = fp
             self._relations = build_relations(srcs)
         key = (self.session.database, self.session.user)
-        found = self._dbs.get(key)
+        found = self._dbs.pop(key, None)
         if found is None:
-            found = self._dbs[key] = self._build(*key)
+            found = self._build(*key)
+            if len(self._dbs) >= _MAX_DATABASES:  # drop the least recently used
+                self._dbs.pop(next(iter(self._dbs))).close()
+        self._dbs[key] = found
         return found
 
     def _build(self, database: str, user: str) -> sqlite3.Connection:

@@ -24,7 +24,8 @@ from ksql.errors import KsqlException
 from ksql.schema import SYSTEM_COLUMN_NAMES
 from rest.pgwire import protocol as P
 from rest.pgwire import types as T
-from rest.pgwire.catalog import CatalogStatement, SessionInfo
+from rest.pgwire.catalog_query import CatalogStatement
+from rest.pgwire.catalog_tables import SessionInfo
 from rest.pgwire.commands import REPORTED, Command, Settings
 from rest.pgwire.errors import (
     ACTIVE_SQL_TRANSACTION,

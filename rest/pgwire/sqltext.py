@@ -357,7 +357,9 @@ def quote(s: str) -> str:
 
 
 def backquote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+    if "`" in name:
+        raise PgError(SYNTAX_ERROR, f'identifier "{name}" holds a backquote, which ksql names cannot')
+    return "`" + name + "`"
 
 
 _KSQL_TYPES = {

@@ -361,11 +361,6 @@ def binary_of(oid: int) -> Callable[[Any], bytes]:
     return _BINARY_BY_OID.get(oid, _text_binary)
 
 
-def has_binary(oid: int) -> bool:
-    return oid in _BINARY_BY_OID or oid in (TEXT, VARCHAR, BPCHAR, NAME, UNKNOWN) or bool(
-        TYPES.get(oid) and TYPES[oid].element)
-
-
 # -- ksql columns --------------------------------------------------------------------------------
 Encoder = Callable[[Any], bytes]
 

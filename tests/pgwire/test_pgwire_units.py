@@ -14,7 +14,8 @@ from ksql.schema import KEY, Column, LogicalSchema
 from ksql.sqltypes import BIGINT, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, array, decimal, map_of
 from rest import pgwire
 from rest.pgwire import types as T
-from rest.pgwire.catalog import Catalog, SessionInfo
+from rest.pgwire.catalog import Catalog
+from rest.pgwire.catalog_tables import SessionInfo
 from rest.pgwire.commands import Settings, parse_command
 from rest.pgwire.errors import PgError
 from rest.pgwire.server import PgConfigError, pg_settings
