@@ -383,6 +383,9 @@ def start_kafka(state: Path, jars: Path, timeout: float) -> int:
             "default.replication.factor": 1,
             "min.insync.replicas": 1,
             "log.segment.bytes": 64 * 1024 * 1024,
+            # a local stack keeps what it is given: records with old timestamps (test data, replays)
+            # must not vanish at the next retention check
+            "log.retention.ms": -1,
         })
         if not (data / "meta.properties").exists():
             format_storage(data, bootstrap_checkpoint(jars))

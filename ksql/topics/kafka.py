@@ -72,6 +72,41 @@ _READER_IDLE_S = 120.0  # readers of groups unused this long are closed (transie
 _SHARED_READER_MAX = 64  # partitions the shared reader keeps assigned
 
 
+class _RepeatFilter(logging.Filter):
+    """While a broker is down aiokafka retries connections in a tight loop and logs every attempt
+    (tens of thousands of lines a second): let each such message through once per interval."""
+
+    NOISY = ("Unable connect to node", "Unable to update metadata", "Unable to request metadata",
+             "Group Coordinator Request failed", "Failed fetch messages", "Got error produce response")
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        if not msg.startswith(self.NOISY):
+            return True
+        key = (record.name, msg)
+        now = time.monotonic()
+        if now - self.last.get(key, -self.interval_s) < self.interval_s:
+            return False
+        self.last[key] = now
+        return True
+
+
+_AIOKAFKA_LOGGERS = ("aiokafka", "aiokafka.conn", "aiokafka.consumer.group_coordinator",
+                     "aiokafka.consumer.fetcher", "aiokafka.producer.sender")
+
+
+def _limit_aiokafka_noise() -> None:
+    for name in _AIOKAFKA_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RepeatFilter) for f in logger.filters):
+            logger.addFilter(_RepeatFilter())
+
+
 def normalize_guarantee(value: Any) -> str:
     """``at_least_once`` or ``exactly_once_v2``; raises ValueError for anything else."""
     g = PROCESSING_GUARANTEES.get(str(value).strip().lower())
@@ -120,11 +155,16 @@ class KafkaBackend(TopicBackend):
         linger_ms: int = 2,
         request_timeout_ms: int = 30_000,
         fetch_wait_s: float = 10.0,
+        topic_config: Mapping[str, str] | None = None,
     ) -> None:
         """``topic_prefix`` is put in front of every topic, consumer group and transactional id on
         the cluster and stripped from what is read back: it isolates users of one broker (tests).
         ``fetch_wait_s``: how long a read waits for records that are known to exist before it
-        returns what it has."""
+        returns what it has. ``topic_config``: settings for every topic this backend creates (those
+        given to create_topic win), e.g. ``{"retention.ms": "-1"}`` where records carry old event
+        times: Kafka deletes by record timestamp, and would drop a topic of 1970 timestamps at its
+        next retention check."""
+        _limit_aiokafka_noise()
         self.bootstrap_servers = bootstrap_servers
         self.guarantee = normalize_guarantee(processing_guarantee)
         self.prefix = topic_prefix
@@ -133,6 +173,7 @@ class KafkaBackend(TopicBackend):
         self.linger_ms = linger_ms
         self.request_timeout_ms = request_timeout_ms
         self.fetch_wait_s = fetch_wait_s
+        self.topic_config = dict(topic_config or {})
         # the longest one Kafka operation may take before it is given up and retried
         self._op_timeout_s = request_timeout_ms / 1000 + 10
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -256,7 +297,7 @@ class KafkaBackend(TopicBackend):
         if replicas < 1:
             raise InvalidTopicError(f"Invalid replication factor {replicas} for topic '{name}': use 1 or more.")
         await self._ensure_started()
-        cfg = {k: str(v) for k, v in (config or {}).items()}
+        cfg = {**self.topic_config, **{k: str(v) for k, v in (config or {}).items()}}
         deadline = time.monotonic() + 30
         while True:
             resp = await self._retry(

@@ -43,9 +43,10 @@ class _StoreOwner(Operator):
 async def fill(backend: KafkaBackend, topic: str, keys: int, chunk: int = 20_000) -> float:
     await backend.create_topic(topic, 1, 1, {"cleanup.policy": "compact"})
     start = time.perf_counter()
+    now = int(time.time() * 1000)  # older timestamps could fall to the broker's time retention
     for i in range(0, keys, chunk):
         await backend.produce(topic, [
-            Record(pickle.dumps((f"user-{j}",)), pickle.dumps([j, j * 3, f"region-{j % 50}"]), 1_000, partition=0)
+            Record(pickle.dumps((f"user-{j}",)), pickle.dumps([j, j * 3, f"region-{j % 50}"]), now, partition=0)
             for j in range(i, min(i + chunk, keys))
         ])
     return time.perf_counter() - start

@@ -4,16 +4,11 @@ broker never see each other's topics."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from kafka_testlib import BackendFactory, kafka_factory
+from kafka_testlib import BackendFactory, BrokerControl, kafka_factory
 
 from ksql.topics.embedded import EmbeddedLog
 
@@ -28,43 +23,6 @@ def make_backend(request: pytest.FixtureRequest) -> BackendFactory:
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     guarantee = "exactly_once_v2" if request.param == "kafka-eos" else "at_least_once"
     return kafka_factory(bootstrap, guarantee)
-
-
-class BrokerControl:
-    """Stops and restarts the session's broker (started by compose/local/up) on the same ports: the
-    same command line again, with the same config and data directory."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.kdir = state_dir / "kafka"
-        self.pidfile = self.kdir / "kafka.pid"
-
-    def _pid(self) -> int:
-        return int(self.pidfile.read_text().strip())
-
-    def stop(self) -> list[str]:
-        pid = self._pid()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        argv = [a.decode() for a in cmdline if a]
-        os.killpg(pid, signal.SIGTERM) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.1)
-        return argv
-
-    def start(self, argv: list[str], bootstrap: str, timeout_s: float = 60) -> None:
-        with open(self.kdir / "kafka.out", "ab") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
-        self.pidfile.write_text(f"{proc.pid}\n")  # so that compose/local/down stops this one
-        host, port = bootstrap.rsplit(":", 1)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
-                return
-            time.sleep(0.2)
-        raise AssertionError("the restarted broker does not accept connections")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -23,6 +24,9 @@ from ksql.topics.base import Record, TopicBackend
 from ksql.topics.kafka import KafkaBackend
 
 BackendFactory = Callable[[], TopicBackend]
+# Test records carry event times near 1970, which Kafka's time retention would delete at its next
+# check (every 5 minutes): topics made by tests keep everything.
+KEEP_FOREVER = {"retention.ms": "-1"}
 
 
 def unique_prefix() -> str:
@@ -35,7 +39,8 @@ def kafka_factory(bootstrap: str, guarantee: str, prefix: str | None = None) -> 
     prefix = prefix or unique_prefix()
 
     def make() -> TopicBackend:
-        return KafkaBackend(bootstrap, processing_guarantee=guarantee, topic_prefix=prefix, retry_timeout_s=30)
+        return KafkaBackend(bootstrap, processing_guarantee=guarantee, topic_prefix=prefix, retry_timeout_s=30,
+                            topic_config=KEEP_FOREVER)
 
     return make
 
@@ -79,16 +84,18 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 60) -> None:
+        """Each start logs to ``<data dir>-server-<n>.log`` (level $KSQL_TEST_SERVER_LOG_LEVEL, default
+        warning)."""
         env = dict(os.environ, KSQL_KSQL_SERVICE_ID=self.service_id,
                    KSQL_KSQL_STREAMS_PROCESSING_GUARANTEE=self.guarantee)
-        log = open(self.data_dir.parent / f"{self.data_dir.name}-server-{self.starts}.log", "wb")  # noqa: SIM115
+        level = os.environ.get("KSQL_TEST_SERVER_LOG_LEVEL", "warning")
+        with open(self.data_dir.parent / f"{self.data_dir.name}-server-{self.starts}.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "rest.server", "--data-dir", str(self.data_dir), "--listeners", self.url,
+                 "--bootstrap-servers", self.bootstrap, "--pg-port", "0", "--log-level", level],
+                stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+            )
         self.starts += 1
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rest.server", "--data-dir", str(self.data_dir), "--listeners", self.url,
-             "--bootstrap-servers", self.bootstrap, "--pg-port", "0", "--log-level", os.environ.get("KSQL_TEST_SERVER_LOG_LEVEL", "warning")],
-            stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
-        )
-        log.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -130,10 +137,12 @@ def int_key(k: int) -> bytes:
 
 async def produce_events(backend: TopicBackend, topic: str, events: list[tuple[int, int]], chunk: int = 5000,
                          pause_s: float = 0.0) -> None:
-    """(K, V) events as KAFKA INT keys and JSON values, in chunks (with a pause after each)."""
+    """(K, V) events as KAFKA INT keys and JSON values, in chunks (with a pause after each), stamped
+    with the current time (older timestamps would fall to the broker's time retention)."""
+    now = int(time.time() * 1000)
     for i in range(0, len(events), chunk):
         await backend.produce(topic, [
-            Record(int_key(k), orjson.dumps({"V": v}), 1_000_000 + i + j)
+            Record(int_key(k), orjson.dumps({"V": v}), now + i + j)
             for j, (k, v) in enumerate(events[i:i + chunk])
         ])
         if pause_s:
@@ -168,3 +177,43 @@ async def wait_caught_up(backend: TopicBackend, group: str, topic: str, partitio
         if time.monotonic() > deadline:
             raise AssertionError(f"query did not catch up: committed {committed}, ends {ends}")
         await asyncio.sleep(0.2)
+
+
+class BrokerControl:
+    """Stops and restarts the session's broker (started by compose/local/up) on the same ports: the
+    same command line again, with the same config and data directory."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.kdir = state_dir / "kafka"
+        self.pidfile = self.kdir / "kafka.pid"
+
+    def _pid(self) -> int:
+        return int(self.pidfile.read_text().strip())
+
+    def stop(self) -> list[str]:
+        pid = self._pid()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        argv = [a.decode() for a in cmdline if a]
+        if os.getpgid(pid) == pid:  # the broker leads its own process group (compose/local/up)
+            os.killpg(pid, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.1)
+        return argv
+
+    def start(self, argv: list[str], bootstrap: str, timeout_s: float = 60) -> None:
+        with open(self.kdir / "kafka.out", "ab") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        self.pidfile.write_text(f"{proc.pid}\n")  # so that compose/local/down stops this one
+        host, port = bootstrap.rsplit(":", 1)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
+                return
+            time.sleep(0.2)
+        raise AssertionError("the restarted broker does not accept connections")

@@ -19,8 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import BrokerControl
-from kafka_testlib import Server, latest_by_key, produce_events, wait_caught_up
+from kafka_testlib import BrokerControl, Server, latest_by_key, produce_events, wait_caught_up
 
 from ksql.topics.kafka import KafkaBackend
 

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kafka_testlib import KEEP_FOREVER
 
 from ksql.testing.qtt import case_id, find_qtt_dir, load_cases, run_case
 from ksql.topics.kafka import KafkaBackend
@@ -81,7 +82,8 @@ def test_qtt_case_on_kafka(kafka_bootstrap: str, cid: str, guarantee: str) -> No
     prefix = f"q{uuid.uuid4().hex[:10]}-"
 
     def backend() -> KafkaBackend:
-        return KafkaBackend(kafka_bootstrap, processing_guarantee=guarantee, topic_prefix=prefix, retry_timeout_s=20)
+        return KafkaBackend(kafka_bootstrap, processing_guarantee=guarantee, topic_prefix=prefix, retry_timeout_s=20,
+                            topic_config=KEEP_FOREVER)
 
     status, detail = run_case(case, fmt, timeout_s=60, backend_factory=backend)
     assert status == "pass", detail

@@ -123,7 +123,9 @@ class Row:
         med = self.medians()
         text = ", ".join(f"{m.label} {m.show(med[m.key])}" for m in self.metrics)
         errors = sum(r.get("errors", 0) for r in self.results)
-        return text + (f" ({errors:,} failed requests)" if errors else "")
+        producers = {r["producer"] for r in self.results if r.get("producer", "kafka") != "kafka"}
+        return text + (f" ({errors:,} failed requests)" if errors else "") + \
+            "".join(f" (rows via {p})" for p in sorted(producers))
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"workload": self.workload, "title": self.title, "contender": self.contender,
@@ -255,7 +257,7 @@ class Harness:
                     "service_id": service, "sink": sink, "timeout_s": self.s.timeout_s,
                     "log_dir": str(self.embedded_log), "bootstrap": self.bootstrap}
             try:
-                self._ours_cache[key] = run_contender(spec, self.s.timeout_s + 300)
+                self._ours_cache[key] = run_contender(spec, self.s.timeout_s + 60)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
                 if backend == "kafka":
@@ -326,20 +328,21 @@ class Harness:
         return {"events_per_s": self.s.events / dt, "seconds": dt}
 
     # -- the server workloads -------------------------------------------------------------------------
-    def server(self, name: str, backend: str, props: dict[str, Any] | None = None) -> KsqlServer:
+    def server(self, name: str, backend: str, props: dict[str, Any] | None = None,
+               http2: bool = False) -> KsqlServer:
         work = self.work / name
         work.mkdir()
         # no record cache: every change goes out at once (a cache would hold rows for the commit)
         props = {"ksql.streams.cache.max.bytes.buffering": 0, **(props or {})}
         return KsqlServer(work, self.bootstrap if backend == "kafka" else None,
-                          f"perf_{self.tag}_{name.replace('-', '_')}_", props)
+                          f"perf_{self.tag}_{name.replace('-', '_')}_", props, http2)
 
     def serve(self, name: str, backend: str, setup: Callable[[KsqlServer], dict[str, Any]],
               prepare_log: Callable[[Path], None] | None = None,
-              props: dict[str, Any] | None = None) -> dict[str, Any]:
+              props: dict[str, Any] | None = None, http2: bool = False) -> dict[str, Any]:
         if backend in self.server_notes:
             raise ServerUnavailable(self.server_notes[backend])
-        server = self.server(name, backend, props)
+        server = self.server(name, backend, props, http2)
         if prepare_log is not None and backend == "embedded":
             prepare_log(server.data_dir / "log")
         try:
@@ -354,7 +357,7 @@ class Harness:
             raise ServerUnavailable(self.server_notes[backend]) from None
         try:
             spec = setup(server)
-            spec.update({"port": server.port, "server_pid": server.pid})
+            spec.update({"port": server.port, "server_pid": server.pid, "http2": http2})
             return run_contender(spec, self.s.timeout_s, script="perf_serving.py")
         finally:
             server.stop()
@@ -375,7 +378,8 @@ class Harness:
                     "stream": "FRESH_IN", "output": "FRESH_OUT", "topic": topic, "key": "ID",
                     "bootstrap": self.bootstrap if backend == "kafka" else None}
 
-        return self.serve(name, backend, setup)
+        # on the embedded log the rows go in through the server: /inserts-stream needs HTTP/2
+        return self.serve(name, backend, setup, http2=backend == "embedded" and _has("hypercorn", "h2"))
 
     def pull(self, backend: str, run: int) -> dict[str, Any]:
         name = f"pull-{backend}-{run}"
@@ -520,6 +524,10 @@ class Harness:
 def _line(row: Row) -> str:
     took = f" ({row.seconds:.0f}s)" if row.seconds else ""
     return f"  {row.title} | {row.label} | {row.cell()}{took}"
+
+
+def _has(*modules: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def _version(dist: str) -> str:

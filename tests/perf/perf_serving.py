@@ -53,7 +53,8 @@ class KsqlServer:
     """``python -m rest.server`` on a fresh data directory (or against ``bootstrap``)."""
 
     def __init__(self, work_dir: Path, bootstrap: str | None, service_id: str,
-                 props: dict[str, Any] | None = None) -> None:
+                 props: dict[str, Any] | None = None, http2: bool = False) -> None:
+        self.http2 = http2
         self.work_dir = work_dir
         self.data_dir = work_dir / "data"
         self.bootstrap = bootstrap
@@ -70,6 +71,8 @@ class KsqlServer:
                "--log-level", "warning"]
         if self.bootstrap:
             cmd += ["--bootstrap-servers", self.bootstrap]
+        if self.http2:
+            cmd.append("--http2")
         log = open(self.work_dir / "server.log", "wb")  # noqa: SIM115  (kept open by the child)
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
@@ -310,16 +313,79 @@ async def open_push(port: int, sql: str, on_row: Callable[[int, int], None]) -> 
 
 
 # -- producers ------------------------------------------------------------------------------------
+class H2Inserts:
+    """``/inserts-stream`` over cleartext HTTP/2 (what ksqlDB requires), on the ``h2`` library:
+    one stream, row lines sent as DATA frames within flow control, acknowledgements read and
+    dropped by a background task so the server never waits for us."""
+
+    def __init__(self, port: int, target: str) -> None:
+        self.port = port
+        self.target = target
+        self.window = asyncio.Event()
+        self.status: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def open(self) -> None:
+        import h2.config
+        import h2.connection
+
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.sid = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(self.sid, [(":method", "POST"), (":path", "/inserts-stream"),
+                                          (":scheme", "http"), (":authority", "127.0.0.1"),
+                                          ("accept", "application/vnd.ksqlapi.delimited.v1")])
+        self.task = asyncio.create_task(self._read())
+        await self.send(b'{"target":"%s"}\n' % self.target.encode())
+        status = await asyncio.wait_for(self.status, 30)
+        if status != 200:
+            raise RuntimeError(f"/inserts-stream answered {status}")
+
+    async def _read(self) -> None:
+        import h2.events
+
+        while data := await self.reader.read(65536):
+            for ev in self.conn.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived) and not self.status.done():
+                    self.status.set_result(int(dict(ev.headers)[b":status"]))
+                elif isinstance(ev, h2.events.DataReceived):
+                    self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
+                    self.window.set()
+            self.writer.write(self.conn.data_to_send())
+        if not self.status.done():
+            self.status.set_exception(ConnectionError("/inserts-stream: connection closed"))
+
+    async def send(self, data: bytes) -> None:
+        while data:
+            room = min(self.conn.local_flow_control_window(self.sid), self.conn.max_outbound_frame_size)
+            if room <= 0:
+                self.window.clear()
+                await self.window.wait()
+                continue
+            self.conn.send_data(self.sid, data[:room])
+            data = data[room:]
+        self.writer.write(self.conn.data_to_send())
+        await self.writer.drain()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.end_stream(self.sid)
+            self.writer.write(self.conn.data_to_send())
+            await self.writer.drain()
+        self.task.cancel()
+        self.writer.close()
+
+
 class Producer:
     """Rows into a source stream: straight into its Kafka topic, or through the server
-    (``/inserts-stream`` when it takes HTTP/1.1, else batches of INSERT VALUES on ``/ksql``)."""
+    (``/inserts-stream`` when the server speaks HTTP/2, else batches of INSERT VALUES on ``/ksql``)."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
         self.kafka: Any = None
         self.conn: Conn | None = None
-        self.inserts: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self.drain_task: asyncio.Task[None] | None = None
+        self.inserts: H2Inserts | None = None
         self.mode = "kafka" if spec.get("bootstrap") else "ksql"
 
     async def start(self) -> None:
@@ -328,52 +394,23 @@ class Producer:
 
             self.kafka = AIOKafkaProducer(bootstrap_servers=self.spec["bootstrap"], linger_ms=1, acks=1)
             await self.kafka.start()
-            return
-        self.conn = Conn(self.spec["port"])
-        if await self._try_inserts_stream():
+        elif self.spec.get("http2"):
+            self.inserts = H2Inserts(self.spec["port"], self.spec["stream"])
+            await self.inserts.open()
             self.mode = "inserts-stream"
-
-    async def _try_inserts_stream(self) -> bool:
-        probe = Conn(self.spec["port"])
-        try:
-            status, _ = await probe.request(_request(
-                "POST", "/inserts-stream", b'{"target":"%s"}\n' % self.spec["stream"].encode(),
-                accept="application/vnd.ksqlapi.delimited.v1"))
-        except (OSError, asyncio.IncompleteReadError):
-            return False
-        finally:
-            probe.close()
-        if status != 200:
-            return False
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.spec["port"])
-        writer.write(b"POST /inserts-stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Accept: application/vnd.ksqlapi.delimited.v1\r\nTransfer-Encoding: chunked\r\n\r\n")
-        self._chunk(writer, b'{"target":"%s"}\n' % self.spec["stream"].encode())
-        self.inserts = (reader, writer)
-
-        async def drain() -> None:  # acks: read and dropped, so the server never blocks on us
-            while await reader.read(65536):
-                pass
-
-        self.drain_task = asyncio.create_task(drain())
-        return True
-
-    @staticmethod
-    def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
-        writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+        else:
+            self.conn = Conn(self.spec["port"])
 
     async def send(self, rows: list[dict[str, Any]]) -> None:
         key = self.spec["key"]
-        if self.mode == "kafka":
+        if self.kafka is not None:
             topic = self.spec["topic"]
             for row in rows:
                 k = int(row[key]).to_bytes(4, "big", signed=True)
                 value = orjson.dumps({c: v for c, v in row.items() if c != key})
                 await self.kafka.send(topic, value, key=k)
-        elif self.mode == "inserts-stream":
-            assert self.inserts is not None
-            self._chunk(self.inserts[1], b"".join(orjson.dumps(r) + b"\n" for r in rows))
-            await self.inserts[1].drain()
+        elif self.inserts is not None:
+            await self.inserts.send(b"".join(orjson.dumps(r) + b"\n" for r in rows))
         else:
             assert self.conn is not None
             stream = self.spec["stream"]
@@ -388,12 +425,7 @@ class Producer:
         if self.kafka is not None:
             await self.kafka.stop()
         if self.inserts is not None:
-            self._chunk(self.inserts[1], b"")
-            with contextlib.suppress(OSError):
-                await self.inserts[1].drain()
-            self.inserts[1].close()
-        if self.drain_task is not None:
-            self.drain_task.cancel()
+            await self.inserts.close()
         if self.conn is not None:
             self.conn.close()
 
