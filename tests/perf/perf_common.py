@@ -3,8 +3,9 @@ embedded log or a Kafka topic, the Kafka backend of our engine, and small statis
 
 Input events are JSON values ``{"PLAYER_ID", "SCORE", "LEVEL", "REGION", "TS"}`` keyed by the
 player id in the KAFKA format (a 4-byte big-endian INT), one partition, event time one
-millisecond apart; players (the table side of the join) are ``{"NAME", "TIER"}`` under the same
-keys, written before the events.
+millisecond apart from a recent minute (:func:`base_ts`): old timestamps would let the broker's
+retention delete the input in the middle of a run. Players (the table side of the join) are
+``{"NAME", "TIER"}`` under the same keys, written before the events.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ if str(REPO) not in sys.path:
 
 from ksql.topics.base import Record, TopicBackend  # noqa: E402
 
-BASE_TS = 1_700_000_000_000  # event time of the first event, ms
 REGIONS = ("eu-west", "eu-central", "us-east", "us-west", "ap-south")
 RESULT_PREFIX = "RESULT "
 
@@ -52,22 +52,27 @@ def key_bytes(k: int) -> bytes:
     return k.to_bytes(4, "big", signed=True)
 
 
-def event(i: int, keys: int) -> tuple[bytes, bytes, int]:
+def base_ts() -> int:
+    """Event time of the first event: a minute boundary two hours ago (ms)."""
+    return (int(time.time() * 1000) // 60_000 - 120) * 60_000
+
+
+def event(i: int, keys: int, base: int) -> tuple[bytes, bytes, int]:
     k = (i * 7919) % keys  # every key once per `keys` events, not in key order
-    ts = BASE_TS + i
+    ts = base + i
     value = orjson.dumps({"PLAYER_ID": k, "SCORE": (i * 31) % 100, "LEVEL": i % 50,
                           "REGION": REGIONS[i % len(REGIONS)], "TS": ts})
     return key_bytes(k), value, ts
 
 
-def events(n: int, keys: int) -> Iterator[tuple[bytes, bytes, int]]:
+def events(n: int, keys: int, base: int) -> Iterator[tuple[bytes, bytes, int]]:
     for i in range(n):
-        yield event(i, keys)
+        yield event(i, keys, base)
 
 
-def players(keys: int) -> Iterator[tuple[bytes, bytes, int]]:
+def players(keys: int, base: int) -> Iterator[tuple[bytes, bytes, int]]:
     for k in range(keys):
-        yield key_bytes(k), orjson.dumps({"NAME": f"player-{k}", "TIER": k % 5}), BASE_TS - 1000
+        yield key_bytes(k), orjson.dumps({"NAME": f"player-{k}", "TIER": k % 5}), base - 1000
 
 
 async def load_embedded(log: TopicBackend, topic: str, rows: Iterator[tuple[bytes, bytes, int]],
@@ -115,7 +120,7 @@ async def delete_kafka_topics(bootstrap: str, prefixes: tuple[str, ...]) -> None
 async def load_kafka(bootstrap: str, topic: str, rows: Iterator[tuple[bytes, bytes, int]]) -> int:
     from aiokafka import AIOKafkaProducer
 
-    await create_kafka_topic(bootstrap, topic)
+    await create_kafka_topic(bootstrap, topic, {"retention.ms": "-1"})  # kept for the whole run
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20, acks=1)
     await producer.start()
     n = 0

@@ -12,10 +12,17 @@ A Kafka broker comes from ``$KSQL_BENCH_BOOTSTRAP`` or is started with ``compose
 private state directory and stopped at the end. Kafka Streams is built once with ``mvn -q package``
 (and again only when its sources change).
 
-Timing: every throughput contender is timed until the consumer group of its query has committed
-the end of its input. Ours is timed from the CREATE ... AS SELECT; Kafka Streams and Quix Streams
-from their first record (their JVM start and group join are left out); the aiokafka ceiling from
-its first fetched batch to its last record. Every contender commits at most every second.
+Throughput (W1-W4): every contender runs in its own process and is timed until the consumer group
+of its query has committed the end of its input. Ours is timed from the CREATE ... AS SELECT; Kafka
+Streams and Quix Streams from their first record (JVM start and group join left out); the aiokafka
+ceiling from its first fetched batch to its last record. All commit at least every second, with
+changelogged state. Restore: a new engine on fresh local state rebuilds W1's store from its
+changelog (the time includes replaying the command topic).
+
+Serving (freshness, pull, fan-out): a ``ksql-server`` process with the record cache off, and a
+load process (perf_serving.py). On the embedded log rows go in through the server: freshness uses
+``/inserts-stream`` (the server then runs with ``--http2``), fan-out INSERT VALUES. The load process
+shares the machine with the server: with 10,000 push clients it is part of what is measured.
 """
 
 from __future__ import annotations
@@ -36,16 +43,18 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from perf_common import (
     REPO,
     RESULT_PREFIX,
+    base_ts,
     committed_offsets,
+    create_kafka_topic,
     delete_kafka_topics,
     events,
-    kafka_backend,
     load_embedded,
     load_kafka,
     median,
@@ -82,11 +91,15 @@ class Settings:
 
     @classmethod
     def make(cls, quick: bool, runs: int | None) -> Settings:
-        if quick:
-            return cls(True, runs or 1, 20_000, 1_000, 5_000, [1_000, 10_000], 3, 3, 200, 16,
-                       [100, 1_000], 5, 3, 120)
-        return cls(False, runs or 3, 1_000_000, 10_000, 100_000, [1_000, 10_000], 15, 10, 1_000, 16,
-                   [100, 1_000, 10_000], 5, 10, 1800)
+        if quick:  # small enough for CI: about a minute and a half with a broker
+            return cls(quick=True, runs=runs or 1, events=20_000, keys=1_000, pull_keys=5_000,
+                       fresh_rates=[1_000, 10_000], fresh_seconds=3, pull_seconds=3, pull_rate=200,
+                       pull_connections=16, fanout_clients=[100, 1_000], fanout_rate=5, fanout_seconds=3,
+                       timeout_s=120)
+        return cls(quick=False, runs=runs or 3, events=1_000_000, keys=10_000, pull_keys=100_000,
+                   fresh_rates=[1_000, 10_000], fresh_seconds=15, pull_seconds=10, pull_rate=500,
+                   pull_connections=16, fanout_clients=[100, 1_000, 10_000], fanout_rate=5, fanout_seconds=10,
+                   timeout_s=1800)
 
 
 @dataclass
@@ -200,13 +213,8 @@ class Harness:
                            capture_output=True, timeout=120)
 
     def check_contenders(self) -> None:
-        if self.bootstrap is not None:
-            backend = kafka_backend(self.bootstrap)
-            if backend is None:
-                self.kafka_backend_note = "n/a (no Kafka backend)"
-            else:
-                with contextlib.suppress(Exception):
-                    asyncio.run(backend.close())
+        if not _has("ksql.topics.kafka"):
+            self.kafka_backend_note = "n/a (no Kafka backend)"
         if self.wanted("w1", "kstreams") or self.wanted("w2", "kstreams"):
             self.kstreams_note = build_kstreams() if self.bootstrap else None
         if importlib.util.find_spec("quixstreams") is None:
@@ -215,24 +223,28 @@ class Harness:
     def prepare(self) -> None:
         t0 = time.monotonic()
         n = self.s.events
+        base = base_ts()
 
         async def embedded() -> None:
             log = EmbeddedLog(self.embedded_log)
             try:
-                await load_embedded(log, self.topics["players"], players(self.s.keys))
-                await load_embedded(log, self.topics["events"], events(n, self.s.keys))
+                await load_embedded(log, self.topics["players"], players(self.s.keys, base))
+                await load_embedded(log, self.topics["events"], events(n, self.s.keys, base))
             finally:
                 await log.close()
 
-        if any(self.wanted(w, "ours-embedded") for w in ("w1", "w2", "w3", "w4", "restore")):
+        engine_workloads = ("w1", "w2", "w3", "w4", "restore")
+        if any(self.wanted(w, "ours-embedded") for w in engine_workloads):
             asyncio.run(embedded())
             self.prepared = True
-        if self.bootstrap is not None and self.needs_kafka():
+        kafka_contenders = ("ours-kafka", "aiokafka", "kstreams", "quix")
+        if self.bootstrap is not None and \
+                any(self.wanted(w, c) for w in engine_workloads for c in kafka_contenders):
             bootstrap = self.bootstrap
 
             async def kafka() -> None:
-                await load_kafka(bootstrap, self.topics["players"], players(self.s.keys))
-                await load_kafka(bootstrap, self.topics["events"], events(n, self.s.keys))
+                await load_kafka(bootstrap, self.topics["players"], players(self.s.keys, base))
+                await load_kafka(bootstrap, self.topics["events"], events(n, self.s.keys, base))
 
             asyncio.run(kafka())
             self.prepared = True
@@ -385,7 +397,8 @@ class Harness:
         name = f"pull-{backend}-{run}"
         topic = f"{name}-src"
         keys = self.s.pull_keys
-        rows = [(k.to_bytes(4, "big", signed=True), b'{"SCORE": %d}' % (k % 100), 0) for k in range(keys)]
+        ts = base_ts()
+        rows = [(k.to_bytes(4, "big", signed=True), b'{"SCORE": %d}' % (k % 100), ts) for k in range(keys)]
 
         def prepare_log(log_dir: Path) -> None:
             async def go() -> None:
@@ -455,7 +468,7 @@ class Harness:
             if w in ("w1", "w2"):
                 mode = "agg" if w == "w1" else "filter"
                 add(w, title, "kstreams", "Kafka Streams 3.9.1 (1 thread)", EVENTS_PER_S,
-                    lambda run, mode=mode: self.kstreams(mode, run), ks_note)  # type: ignore[misc]
+                    partial(self.kstreams, mode), ks_note)
             if w == "w1":
                 add(w, title, "quix", f"Quix Streams {_version('quixstreams')}", EVENTS_PER_S, self.quix,
                     quix_note)
@@ -464,20 +477,20 @@ class Harness:
             for backend in ("embedded", "kafka"):
                 add("freshness", f"freshness {rate // 1000}k ev/s", f"ours-{backend}", ours_labels[backend],
                     latency + [Metric("achieved_rate", "sent/s", ",.0f")],
-                    lambda run, b=backend, r=rate: self.freshness(b, r, run),  # type: ignore[misc]
+                    partial(self.freshness, backend, rate),
                     kafka_note if backend == "kafka" else None)
         for backend in ("embedded", "kafka"):
             add("pull", f"pull {s.pull_keys // 1000}k keys @{s.pull_rate}/s", f"ours-{backend}",
                 ours_labels[backend],
                 [Metric("qps", "QPS", ",.0f")] + latency,
-                lambda run, b=backend: self.pull(b, run),  # type: ignore[misc]
+                partial(self.pull, backend),
                 kafka_note if backend == "kafka" else None)
         for clients in s.fanout_clients:
             for backend in ("embedded", "kafka"):
                 add("fanout", f"push fan-out {clients:,} @{s.fanout_rate}/s", f"ours-{backend}",
                     ours_labels[backend],
                     [Metric("p99_ms", "p99 ms", ".1f"), Metric("rss_kib_per_client", "KiB/client", ".0f")],
-                    lambda run, b=backend, c=clients: self.fanout(b, c, run),  # type: ignore[misc]
+                    partial(self.fanout, backend, clients),
                     kafka_note if backend == "kafka" else None)
         for backend in ("embedded", "kafka"):
             add("restore", "restore W1 store", f"ours-{backend}", ours_labels[backend],
@@ -540,8 +553,6 @@ def _version(dist: str) -> str:
 
 
 async def _create_topic(bootstrap: str, name: str) -> None:
-    from perf_common import create_kafka_topic
-
     with contextlib.suppress(Exception):  # already there
         await create_kafka_topic(bootstrap, name)
 

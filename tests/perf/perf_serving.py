@@ -160,7 +160,7 @@ def http_sync(port: int, method: str, path: str, body: bytes = b"") -> tuple[int
 
 
 def _read_head_sync(f: Any) -> bytes:
-    lines = []
+    lines: list[bytes] = []
     while True:
         line = f.readline()
         if not line:
@@ -386,7 +386,7 @@ class Producer:
         self.kafka: Any = None
         self.conn: Conn | None = None
         self.inserts: H2Inserts | None = None
-        self.mode = "kafka" if spec.get("bootstrap") else "ksql"
+        self.mode = "kafka" if spec.get("bootstrap") else "INSERT VALUES"
 
     async def start(self) -> None:
         if self.mode == "kafka":
