@@ -191,12 +191,8 @@ class KsqlEngine:
         existing = self.metastore.get_source(stmt.name)
         if stmt.or_replace and (stmt.source or existing is not None and existing.is_source):
             raise KsqlException(f"Cannot add {label} '{stmt.name}': CREATE OR REPLACE is not supported on source {label}s.")
-        if existing is not None:
-            if stmt.if_not_exists:
-                return _warning(stmt.text, f"Cannot add {label} `{stmt.name}`: A {label} with the same name already exists.")
-            if not stmt.or_replace:
-                raise KsqlException(
-                    f"Cannot add {label} '{stmt.name}': A {existing.kind.lower()} with the same name already exists")
+        if existing is not None and (taken := _name_taken(stmt, existing)) is not None:
+            return taken
         config = self._config(ctx)
         stmt = self.schemas.inject_create(stmt, config)  # columns from the schema registry
         props = dict(stmt.properties)
@@ -301,12 +297,8 @@ class KsqlEngine:
         kind = stmt.kind
         label = kind.lower()
         existing = self.metastore.get_source(stmt.name)
-        if existing is not None:
-            if stmt.if_not_exists:
-                return _warning(stmt.text, f"Cannot add {label} `{stmt.name}`: A {label} with the same name already exists.")
-            if not stmt.or_replace:
-                raise KsqlException(
-                    f"Cannot add {label} '{stmt.name}': A {existing.kind.lower()} with the same name already exists")
+        if existing is not None and (taken := _name_taken(stmt, existing)) is not None:
+            return taken
         config = self._config(ctx)
         plan = self._plan(stmt.query, stmt.name, ctx, sink_timestamp=stmt.properties.get("TIMESTAMP"))
         if plan.kind != kind:
@@ -721,6 +713,17 @@ def _status(text: str, command_id: str, message: str, seq: int, query_id: str | 
         "commandSequenceNumber": seq,
         "warnings": [],
     }
+
+
+def _name_taken(stmt: nodes.CreateSource | nodes.CreateAsSelect, existing: DataSource) -> Entity | None:
+    """CREATE of a name in use: a warning with IF NOT EXISTS, an error unless OR REPLACE."""
+    label = stmt.kind.lower()
+    if stmt.if_not_exists:
+        return _warning(stmt.text, f"Cannot add {label} `{stmt.name}`: A {label} with the same name already exists.")
+    if not stmt.or_replace:
+        raise KsqlException(
+            f"Cannot add {label} '{stmt.name}': A {existing.kind.lower()} with the same name already exists")
+    return None
 
 
 def _warning(text: str, message: str) -> Entity:

@@ -22,7 +22,7 @@ import fastavro
 
 from ksql.errors import KsqlException, SerializationError
 from ksql.formats import _java
-from ksql.formats.base import Column, SerdeFeature
+from ksql.formats.base import Column, SerdeFeature, has_non_string_map_key
 from ksql.formats.connect import (
     DATE,
     DECIMAL,
@@ -36,7 +36,6 @@ from ksql.formats.connect import (
 )
 from ksql.formats.sr import PhysicalSchema, SchemaRegistryFormat
 from ksql.schemaregistry.client import AVRO, RegisteredSchema
-from ksql.sqltypes import BaseType, SqlType
 
 NAMESPACE = "io.confluent.ksql.avro_schemas"
 DEFAULT_VALUE_NAME = f"{NAMESPACE}.KsqlDataSourceSchema"
@@ -352,23 +351,13 @@ def _union_value(cs: CSchema, v: Any) -> dict[str, Any]:
 # -- format -----------------------------------------------------------------------------------------
 
 
-def _has_non_string_map_key(t: SqlType) -> bool:
-    if t.base is BaseType.MAP:
-        return t.key.base is not BaseType.STRING or _has_non_string_map_key(t.element)  # type: ignore[union-attr,arg-type]
-    if t.base is BaseType.ARRAY:
-        return _has_non_string_map_key(t.element)  # type: ignore[arg-type]
-    if t.base is BaseType.STRUCT:
-        return any(_has_non_string_map_key(ft) for _, ft in t.fields)
-    return False
-
-
 class AvroFormat(SchemaRegistryFormat):
     name: ClassVar[str] = "AVRO"
     schema_type: ClassVar[str] = AVRO
     features = frozenset({SerdeFeature.WRAP_SINGLES, SerdeFeature.UNWRAP_SINGLES})
 
     def _check_columns(self, columns: Sequence[Column], *, is_key: bool) -> None:
-        if any(_has_non_string_map_key(t) for _, t in columns):
+        if any(has_non_string_map_key(t) for _, t in columns):
             raise KsqlException("Avro only supports MAPs with STRING keys")
         super()._check_columns(columns, is_key=is_key)
 

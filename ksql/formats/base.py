@@ -186,6 +186,17 @@ def contains_map(t: SqlType) -> bool:
     return False
 
 
+def has_non_string_map_key(t: SqlType) -> bool:
+    """A MAP (at any depth) keyed by something other than STRING: JSON, Avro and Protobuf refuse it."""
+    if t.base is BaseType.MAP:
+        return t.key.base is not BaseType.STRING or has_non_string_map_key(t.element)  # type: ignore[union-attr,arg-type]
+    if t.base is BaseType.ARRAY:
+        return has_non_string_map_key(t.element)  # type: ignore[arg-type]
+    if t.base is BaseType.STRUCT:
+        return any(has_non_string_map_key(ft) for _, ft in t.fields)
+    return False
+
+
 def check_key_maps(columns: Sequence[Column]) -> None:
     """Keys may not hold maps in any format (their serialized order is not stable)."""
     for name, t in columns:

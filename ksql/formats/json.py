@@ -23,7 +23,7 @@ import orjson
 
 from ksql.errors import KsqlException, SerializationError
 from ksql.formats import _java
-from ksql.formats.base import Column, Format, Serde, SerdeFeature, Values
+from ksql.formats.base import Column, Format, Serde, SerdeFeature, Values, has_non_string_map_key
 from ksql.sqltypes import BaseType, SqlType, struct
 
 Reader = Callable[[Any], Any]
@@ -670,23 +670,13 @@ class JsonSerde(Serde):
         return value  # type: ignore[no-any-return]
 
 
-def _has_non_string_map_key(t: SqlType) -> bool:
-    if t.base is BaseType.MAP:
-        return t.key.base is not BaseType.STRING or _has_non_string_map_key(t.element)  # type: ignore[union-attr,arg-type]
-    if t.base is BaseType.ARRAY:
-        return _has_non_string_map_key(t.element)  # type: ignore[arg-type]
-    if t.base is BaseType.STRUCT:
-        return any(_has_non_string_map_key(ft) for _, ft in t.fields)
-    return False
-
-
 class JsonFormat(Format):
     name: ClassVar[str] = "JSON"
     features = frozenset({SerdeFeature.WRAP_SINGLES, SerdeFeature.UNWRAP_SINGLES})
     serializes_empty = True
 
     def _check_columns(self, columns: Sequence[Column], *, is_key: bool) -> None:
-        if any(_has_non_string_map_key(t) for _, t in columns):
+        if any(has_non_string_map_key(t) for _, t in columns):
             raise KsqlException("JSON only supports MAP types with STRING keys")
 
     def _make_serde(self, columns: Sequence[Column], *, is_key: bool, unwrapped: bool, topic: str) -> Serde:

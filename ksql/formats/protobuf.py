@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from ksql.errors import KsqlException, SerializationError
-from ksql.formats.base import Column, Serde, SerdeFeature, Values
+from ksql.formats.base import Column, Serde, SerdeFeature, Values, has_non_string_map_key
 from ksql.formats.connect import (
     DATE,
     DECIMAL,
@@ -48,7 +48,6 @@ from ksql.formats.protobuf_schema import (
 )
 from ksql.formats.sr import FULL_SCHEMA_NAME, SCHEMA_ID, PhysicalSchema, RegistrySerde, SchemaRegistryFormat
 from ksql.schemaregistry.client import PROTOBUF, RegisteredSchema
-from ksql.sqltypes import BaseType, SqlType
 
 NULLABLE_REPRESENTATION = "nullableRepresentation"
 UNWRAP_PRIMITIVES = "unwrapPrimitives"
@@ -457,16 +456,6 @@ class ProtobufPhysical(PhysicalSchema):
         return list(self.proto.file.type_names)
 
 
-def _has_non_string_map_key(t: SqlType) -> bool:
-    if t.base is BaseType.MAP:
-        return t.key.base is not BaseType.STRING or _has_non_string_map_key(t.element)  # type: ignore[union-attr,arg-type]
-    if t.base is BaseType.ARRAY:
-        return _has_non_string_map_key(t.element)  # type: ignore[arg-type]
-    if t.base is BaseType.STRUCT:
-        return any(_has_non_string_map_key(ft) for _, ft in t.fields)
-    return False
-
-
 class ProtobufFormat(SchemaRegistryFormat):
     name: ClassVar[str] = "PROTOBUF"
     schema_type: ClassVar[str] = PROTOBUF
@@ -474,7 +463,7 @@ class ProtobufFormat(SchemaRegistryFormat):
     supported_properties = frozenset({FULL_SCHEMA_NAME, SCHEMA_ID, NULLABLE_REPRESENTATION, UNWRAP_PRIMITIVES})
 
     def _check_columns(self, columns: Sequence[Column], *, is_key: bool) -> None:
-        if any(_has_non_string_map_key(t) for _, t in columns):
+        if any(has_non_string_map_key(t) for _, t in columns):
             raise KsqlException("PROTOBUF format only supports MAP types with STRING keys")
         super()._check_columns(columns, is_key=is_key)
 

@@ -167,7 +167,10 @@ def _error_text(e: BaseException) -> str:
     return getattr(e, "message", None) or str(e)
 
 
-async def _create_topics(engine: KsqlEngine, case: dict[str, Any], statements: list[str]) -> None:
+async def _create_topics(engine: KsqlEngine, case: dict[str, Any], statements: list[str],
+                         default_partitions: int = 1) -> None:
+    """The topics of the case's ``topics``, CREATE statements and inputs, with ``default_partitions``
+    unless the topic entry or the statement gives a count (ksqlDB's QTT harness uses 1, RQTT's 4)."""
     backend = engine.backend
     wanted: dict[str, int] = {}
     for t in case.get("topics") or []:
@@ -181,9 +184,11 @@ async def _create_topics(engine: KsqlEngine, case: dict[str, Any], statements: l
         m = re.search(r"KAFKA_TOPIC\s*=\s*'([^']*)'", s, re.I)
         if m:
             p = re.search(r"PARTITIONS\s*=\s*(\d+)", s, re.I)
-            wanted.setdefault(m.group(1), int(p.group(1)) if p else 1)
+            wanted.setdefault(m.group(1), int(p.group(1)) if p else default_partitions)
+    for t in case.get("topics") or []:
+        wanted.setdefault(t["name"], default_partitions)
     for rec in case.get("inputs") or []:
-        wanted.setdefault(rec["topic"], 1)
+        wanted.setdefault(rec["topic"], default_partitions)
     for name, parts in wanted.items():
         if await backend.describe_topic(name) is None:
             try:
@@ -209,8 +214,7 @@ async def _produce_inputs(engine: KsqlEngine, case: dict[str, Any]) -> None:
             (h["KEY"], None if h.get("VALUE") is None else base64.b64decode(h["VALUE"]))
             for h in rec.get("headers") or []
         )
-        ts = int(rec.get("timestamp", 0) or 0)
-        await engine.backend.produce(topic, [Record(key, value, ts, headers)])
+        await engine.backend.produce(topic, [Record(key, value, int(rec.get("timestamp", 0) or 0), headers)])
 
 
 async def _read_topic(engine: KsqlEngine, topic: str) -> list[Record]:

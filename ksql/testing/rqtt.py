@@ -19,10 +19,8 @@ The case's ``properties`` go with every request as ``streamsProperties``.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
-import re
 import shutil
 import socket
 import tempfile
@@ -36,15 +34,20 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ksql.catalog import DataSource
 from ksql.engine.config import Config
 from ksql.engine.engine import KsqlEngine
 from ksql.schemaregistry import InMemorySchemaRegistry
-from ksql.testing import wire
-from ksql.testing.qtt import CaseFailure, CaseResult, _equal, _read_topic, _sink_for_topic, _subst, load_cases
+from ksql.testing.qtt import (
+    CaseFailure,
+    CaseResult,
+    _check_outputs,
+    _create_topics,
+    _produce_inputs,
+    _subst,
+    load_cases,
+)
 from ksql.testing.schemas import seed_topic_schemas
 from ksql.testing.test_functions import test_functions as extension_functions
-from ksql.topics.base import Record
 from ksql.topics.embedded import EmbeddedLog
 
 T = TypeVar("T")
@@ -249,7 +252,7 @@ def _run(server: RqttServer, case: dict[str, Any], fmt: str | None) -> None:
 
     ctx = server.open_case()
     try:
-        server.call(_create_topics(ctx.engine, case, statements))
+        server.call(_create_topics(ctx.engine, case, statements, DEFAULT_PARTITIONS))
         if ctx.engine.schema_registry is not None:
             seed_topic_schemas(ctx.engine.schema_registry, case, statements, ctx.engine.config)
         got = _send(server, ctx, case, admin, queries, props)
@@ -371,45 +374,6 @@ def _proto_reruns(http: httpx.Client, queries: list[str], props: dict[str, Any])
 
 
 # -- topics, inputs, waiting ------------------------------------------------------------------------
-async def _create_topics(engine: KsqlEngine, case: dict[str, Any], statements: list[str]) -> None:
-    """The topics of the case's CREATE statements, ``topics`` and inputs; like ksqlDB's harness,
-    with ``DEFAULT_PARTITIONS`` unless the statement or the topic entry says otherwise."""
-    wanted: dict[str, int] = {}
-    for t in case.get("topics") or []:
-        wanted[t["name"]] = int(t.get("partitions") or DEFAULT_PARTITIONS)
-    for s in statements:
-        if re.search(r"\bAS\s+SELECT\b", s, re.I) or not re.match(r"\s*CREATE\b", s, re.I):
-            continue
-        m = re.search(r"KAFKA_TOPIC\s*=\s*'([^']*)'", s, re.I)
-        if m:
-            p = re.search(r"PARTITIONS\s*=\s*(\d+)", s, re.I)
-            wanted.setdefault(m.group(1), int(p.group(1)) if p else DEFAULT_PARTITIONS)
-    for rec in case.get("inputs") or []:
-        wanted.setdefault(rec["topic"], DEFAULT_PARTITIONS)
-    for name, parts in wanted.items():
-        if await engine.backend.describe_topic(name) is None:
-            await engine.backend.create_topic(name, parts)
-
-
-def _source_for_topic(engine: KsqlEngine, topic: str) -> DataSource | None:
-    found = [s for s in engine.metastore.sources.values() if s.topic == topic]
-    found.sort(key=lambda s: s.created_by is not None)  # a declared source before a query's sink
-    return found[0] if found else None
-
-
-async def _produce_inputs(engine: KsqlEngine, case: dict[str, Any]) -> None:
-    for rec in case.get("inputs") or []:
-        topic = rec["topic"]
-        src = _source_for_topic(engine, topic)
-        key = wire.encode_key(rec.get("key"), rec.get("window"), src, engine.schema_registry)
-        value = wire.encode_value(rec.get("value"), src, engine.schema_registry)
-        headers = tuple(
-            (h["KEY"], None if h.get("VALUE") is None else base64.b64decode(h["VALUE"]))
-            for h in rec.get("headers") or []
-        )
-        await engine.backend.produce(topic, [Record(key, value, int(rec.get("timestamp", 0) or 0), headers)])
-
-
 async def _lagging(engine: KsqlEngine) -> list[str]:
     """The running persistent queries that have not committed all of their input yet."""
     behind: list[str] = []
@@ -459,29 +423,6 @@ def _check_error(got: tuple[int, dict[str, Any]], expected: dict[str, Any], last
     if problems:
         raise CaseFailure("Expected error mismatch: " + "; ".join(problems)
                           + f"\nActual: {status} {json.dumps(body, default=str)[:1500]}")
-
-
-async def _check_outputs(engine: KsqlEngine, case: dict[str, Any]) -> None:
-    expected_by_topic: dict[str, list[dict[str, Any]]] = {}
-    for rec in case.get("outputs") or []:
-        expected_by_topic.setdefault(rec["topic"], []).append(rec)
-    for topic, expected in expected_by_topic.items():
-        actual = await _read_topic(engine, topic)
-        src = _sink_for_topic(engine, topic)
-        if len(actual) != len(expected):
-            raise CaseFailure(f"Topic {topic}: expected {len(expected)} records but it was {len(actual)}")
-        for i, (exp_rec, act) in enumerate(zip(expected, actual, strict=True)):
-            key, _ = wire.decode_key(act.key, src, engine.schema_registry)
-            value = wire.decode_value(act.value, src, engine.schema_registry)
-            problems = []
-            if not _equal(exp_rec.get("key"), key):
-                problems.append(f"key {key!r} != expected {exp_rec.get('key')!r}")
-            if not _equal(exp_rec.get("value"), value):
-                problems.append(f"value {value!r} != expected {exp_rec.get('value')!r}")
-            if "timestamp" in exp_rec and int(exp_rec["timestamp"]) != act.timestamp:
-                problems.append(f"timestamp {act.timestamp} != expected {exp_rec['timestamp']}")
-            if problems:
-                raise CaseFailure(f"Topic {topic}, record {i}: " + "; ".join(problems))
 
 
 def _check_responses(actual: list[tuple[str, Any]], expected: list[dict[str, Any]], statements: list[str],

@@ -26,6 +26,19 @@ class Record:
     seq: int = -1
 
 
+def check_record(rec: Record) -> None:
+    """Reject a record a producer could not send (what Kafka's serializers would refuse)."""
+    if not isinstance(rec.timestamp, int):
+        raise TypeError(f"record timestamp must be int milliseconds, got {rec.timestamp!r}")
+    if rec.key is not None and not isinstance(rec.key, bytes):
+        raise TypeError(f"record key must be bytes or None, got {type(rec.key).__name__}")
+    if rec.value is not None and not isinstance(rec.value, bytes):
+        raise TypeError(f"record value must be bytes or None, got {type(rec.value).__name__}")
+    for name, value in rec.headers:
+        if value is not None and not isinstance(value, bytes):
+            raise TypeError(f"header {name!r} value must be bytes or None, got {type(value).__name__}")
+
+
 @dataclass
 class TopicInfo:
     name: str

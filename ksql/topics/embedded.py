@@ -31,7 +31,7 @@ from ksql.topics._logfile import (
     PendingAppend,
     encode_frame,
 )
-from ksql.topics.base import Record, TopicBackend, TopicInfo
+from ksql.topics.base import Record, TopicBackend, TopicInfo, check_record
 from ksql.topics.errors import InvalidTopicError, TopicBackendError, TopicExistsError, UnknownTopicError
 from ksql.topics.partitioner import partition_for_key
 from ksql.types import Headers, Offsets, TopicPartition
@@ -308,12 +308,7 @@ class EmbeddedLog(TopicBackend):
                     pending = batch.pending[(topic, p)] = PendingAppend(topic.partitions[p].end_offset)
                 offset = pending.end_offset
                 headers = _headers(rec.headers)
-                if not isinstance(rec.timestamp, int):
-                    raise TypeError(f"record timestamp must be int milliseconds, got {rec.timestamp!r}")
-                if rec.key is not None and not isinstance(rec.key, bytes):
-                    raise TypeError(f"record key must be bytes or None, got {type(rec.key).__name__}")
-                if rec.value is not None and not isinstance(rec.value, bytes):
-                    raise TypeError(f"record value must be bytes or None, got {type(rec.value).__name__}")
+                check_record(rec)
                 if durable:
                     pending.positions.append(len(pending.data))
                     pending.data += encode_frame(
@@ -387,8 +382,4 @@ class EmbeddedLog(TopicBackend):
 
 
 def _headers(headers: Iterable[tuple[str, bytes | None]]) -> Headers:
-    out = tuple((str(name), value) for name, value in headers)
-    for name, value in out:
-        if value is not None and not isinstance(value, bytes):
-            raise TypeError(f"header {name!r} value must be bytes or None, got {type(value).__name__}")
-    return out
+    return tuple((str(name), value) for name, value in headers)  # values are checked by check_record

@@ -47,7 +47,7 @@ from aiokafka.errors import (
 )
 
 from ksql.engine.config import PROCESSING_GUARANTEES
-from ksql.topics.base import Record, TopicBackend, TopicInfo
+from ksql.topics.base import Record, TopicBackend, TopicInfo, check_record
 from ksql.topics.errors import InvalidTopicError, TopicBackendError, TopicExistsError, UnknownTopicError
 from ksql.topics.partitioner import partition_for_key
 from ksql.types import Offsets, TopicPartition
@@ -450,7 +450,7 @@ class KafkaBackend(TopicBackend):
             n = await self._partition_count(phys)
             by_partition: dict[int, list[tuple[int, Record]]] = {}
             for i, rec in enumerate(records):
-                _check_record(rec)
+                check_record(rec)
                 if rec.partition >= 0:
                     if rec.partition >= n:
                         raise UnknownTopicError(topic, rec.partition)
@@ -813,18 +813,6 @@ async def _results(sent: list[_Sent]) -> dict[str, list[Record]]:
             rec.offset = meta.offset + n
             dest.append((i, rec))
     return {topic: [rec for _, rec in sorted(recs, key=lambda ir: ir[0])] for topic, recs in placed.items()}
-
-
-def _check_record(rec: Record) -> None:
-    if not isinstance(rec.timestamp, int):
-        raise TypeError(f"record timestamp must be int milliseconds, got {rec.timestamp!r}")
-    if rec.key is not None and not isinstance(rec.key, bytes):
-        raise TypeError(f"record key must be bytes or None, got {type(rec.key).__name__}")
-    if rec.value is not None and not isinstance(rec.value, bytes):
-        raise TypeError(f"record value must be bytes or None, got {type(rec.value).__name__}")
-    for name, value in rec.headers:
-        if value is not None and not isinstance(value, bytes):
-            raise TypeError(f"header {name!r} value must be bytes or None, got {type(value).__name__}")
 
 
 def _topic_error(entries: list[dict[str, Any]], topic: str) -> tuple[int, str | None]:

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 import psycopg
+from testlib import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -42,14 +43,6 @@ PG_LEADERBOARD = ("SELECT p.id, p.name, COALESCE(SUM(s.score), 0) FROM players p
                   "LEFT JOIN player_scores s ON s.player_id = p.id GROUP BY p.id, p.name")
 
 Leaderboard = dict[int, tuple[str | None, Decimal]]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.2,

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import httpx
 import pexpect
 import pytest
 import uvicorn
+from testlib import eventually, free_port
 
 from ksql.engine.config import Config
 from ksql.engine.engine import KsqlEngine
@@ -43,21 +43,6 @@ class Server:
     @property
     def active_queries(self) -> dict[str, Any]:
         return self.app.state.ksql.transient.active  # type: ignore[no-any-return]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from conftest import Server, free_port
 
 from ksql.cli import shell as cli
 from ksql.cli.client import Client
 from ksql.cli.session import Console
+from tests.cli.conftest import Server, free_port
 
 
 class Script:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pexpect
-from conftest import Server, Terminals, eventually, free_port
+
+from tests.cli.conftest import Server, Terminals, eventually, free_port
 
 
 def test_push_query_rows_appear_until_ctrl_c(server: Server, terminal: Terminals) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
+from testlib import free_port
 
 from ksql.dialect import nodes, parse
 from ksql.engine.config import Config
@@ -25,16 +25,10 @@ def test_create_connector_keeps_config_names_as_written() -> None:
     assert isinstance(drop, nodes.DropConnector) and drop.name == "pg" and drop.if_exists
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("sql", ["SHOW CONNECTORS;", "DESCRIBE CONNECTOR c;", "DROP CONNECTOR c;",
                                  "CREATE SINK CONNECTOR c WITH ('connector.class'='x');"])
 def test_unreachable_connect_is_a_statement_error(sql: str) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
 
     async def scenario() -> None:
         engine = KsqlEngine(EmbeddedLog(None), Config({"ksql.connect.url": url}))

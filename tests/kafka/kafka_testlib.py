@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import orjson
+from testlib import free_port
 
 from ksql.topics.base import Record, TopicBackend
 from ksql.topics.kafka import KafkaBackend
@@ -58,12 +59,6 @@ async def read_all(b: TopicBackend, topic: str, partition: int = 0, offset: int 
 # -- real servers on Kafka (fault tests) -------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -5,9 +5,7 @@ directory, with a few streams and tables already filled."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from testlib import eventually, free_port
 
 from ksql.engine.config import Config
 from ksql.engine.engine import KsqlEngine
@@ -57,23 +56,6 @@ class PgLive:
         return [item["row"]["columns"] for item in r.json() if "row" in item]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-
-
 def start_server(data: Path, settings: PgSettings) -> tuple[PgLive, Callable[[], None]]:
     engine = KsqlEngine(EmbeddedLog(data / "log"), Config({}))
     app = create_app(engine)
@@ -91,9 +73,9 @@ def start_server(data: Path, settings: PgSettings) -> tuple[PgLive, Callable[[],
 
     thread = threading.Thread(target=run, daemon=True, name="pgwire-test-server")
     thread.start()
-    eventually(lambda: uv.started and pg.port)
+    eventually(lambda: uv.started and pg.port, timeout=10.0)
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15)
-    eventually(lambda: http.get("/info").status_code == 200)
+    eventually(lambda: http.get("/info").status_code == 200, timeout=10.0)
 
     def stop() -> None:
         http.close()
@@ -135,7 +117,7 @@ def pgserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgLive]:
     for sql in SCHEMA:
         live.ksql(sql)
     live.ksql(_inserts())
-    eventually(lambda: sum(r[1] for r in live.query("SELECT * FROM USER_ACTIVITY;")) == EVENTS)
-    eventually(lambda: sum(r[1] for r in live.query("SELECT * FROM DASHBOARD_METRICS;")) == EVENTS)
+    eventually(lambda: sum(r[1] for r in live.query("SELECT * FROM USER_ACTIVITY;")) == EVENTS, timeout=10.0)
+    eventually(lambda: sum(r[1] for r in live.query("SELECT * FROM DASHBOARD_METRICS;")) == EVENTS, timeout=10.0)
     yield live
     stop()

@@ -14,7 +14,8 @@ import psycopg
 import psycopg2
 import psycopg2.pool
 import pytest
-from conftest import EVENTS, PAGES, USERS, PgLive
+
+from tests.pgwire.conftest import EVENTS, PAGES, USERS, PgLive
 
 
 def expected_activity(k: int) -> tuple[str, int, str, Decimal]:

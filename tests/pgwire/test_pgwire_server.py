@@ -17,10 +17,10 @@ from types import SimpleNamespace
 import asyncpg
 import psycopg
 import pytest
-from conftest import EVENTS, USERS, PgLive, eventually, free_port, start_server
 from psycopg import errors as pgerr
 
 from rest.pgwire import PgServer, PgSettings
+from tests.pgwire.conftest import EVENTS, USERS, PgLive, eventually, free_port, start_server
 
 PSQL = shutil.which("psql") or "/usr/bin/psql"
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
@@ -241,7 +241,7 @@ def test_fifty_concurrent_connections(pgserver: PgLive) -> None:
     for k, rows in enumerate(results):
         assert rows[0] == (f"u{k % USERS}", EVENTS // USERS)
         assert rows[1] == (3,)
-    eventually(lambda: not pgserver.pg.sessions)
+    eventually(lambda: not pgserver.pg.sessions, timeout=10.0)
 
 
 # -- PgBouncer ------------------------------------------------------------------------------------
@@ -272,7 +272,7 @@ default_pool_size = 3
             return s.connect_ex(("127.0.0.1", port)) == 0
 
     try:
-        eventually(listening)
+        eventually(listening, timeout=10.0)
         dsn = f"host=127.0.0.1 port={port} user=tester dbname=ksql"
         for k in range(USERS):
             with psycopg.connect(dsn, prepare_threshold=None) as conn:

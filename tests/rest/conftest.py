@@ -4,9 +4,7 @@ and cleartext HTTP/2) in a thread, over an embedded log in a temporary directory
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from testlib import eventually, free_port
 
 from ksql.engine.config import Config
 from ksql.engine.engine import KsqlEngine
@@ -53,23 +52,6 @@ class LiveServer:
         r = self.http.post("/ksql", json={"ksql": sql, **extra})
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,14 +21,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from testlib import free_port
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -70,7 +64,7 @@ def _query(port: int, sql: str) -> list[list[object]]:
 
 @pytest.mark.slow
 def test_sigkill_mid_stream_then_restart_matches_ground_truth(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _start(tmp_path, port)
     try:
         r = _ksql(port,

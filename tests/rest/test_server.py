@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 import struct
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from testlib import eventually, free_port
 
 from ksql.cli.shell import Client, Shell
 from ksql.engine.config import Config
@@ -50,28 +49,11 @@ class Server:
         return self.app.state.ksql.transient.active  # type: ignore[no-any-return]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     engine = KsqlEngine(EmbeddedLog(tmp_path / "log"), Config({}))
     app = create_app(engine)
-    port = _free_port()
+    port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                        timeout_graceful_shutdown=1))
     thread = threading.Thread(target=uv.run, daemon=True)
