@@ -25,6 +25,7 @@ from ksql.errors import KsqlException, KsqlStatementException, ParseFailedExcept
 from ksql.expressions.compiler import ExpressionCompiler, Scope
 from ksql.planner.planner import Planner, QueryPlan, cast_literals_for_sink, format_create_as
 from ksql.planner.serde import SerdeFactory
+from ksql.runtime.aggregate import AggregateOp
 from ksql.runtime.operators import SinkOp
 from ksql.runtime.task import ProcessingLogEntry, QueryTask
 from ksql.schema import (
@@ -375,6 +376,10 @@ class KsqlEngine:
         reset = str(self._config(ctx).get("ksql.streams.auto.offset.reset") or "latest")
         await task.init_positions(reset)
         sink_op.cache = self._config(ctx).get_int("ksql.streams.cache.max.bytes.buffering", 0) > 0
+        if sink_op.cache:
+            for op in plan.operators:
+                if isinstance(op, AggregateOp):
+                    op.enable_cache()
         task.max_buffered_bytes = self._config(ctx).get_int("ksql.streams.cache.max.bytes.buffering", 0)
         task.commit_interval_ms = self._config(ctx).get_int("ksql.streams.commit.interval.ms", 2000)
         if self.state is not None:

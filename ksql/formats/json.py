@@ -622,6 +622,14 @@ class JsonSerde(Serde):
         self._flat = None if unwrapped else _compile_flat_reader(self.columns)
         self._n = len(self.columns)
 
+    # for readers that parse with orjson themselves (a query's source): ``flat_reader(node)``
+    # gives the values of a parsed object, or FALLBACK when ``deserialize`` must decide
+    FALLBACK = _FALLBACK
+
+    @property
+    def flat_reader(self) -> Callable[[dict[str, Any]], Any] | None:
+        return self._flat
+
     def serialize(self, values: Sequence[Any] | None) -> bytes | None:
         if values is None:
             return None

@@ -55,6 +55,8 @@ class CountUdaf(BaseUdaf):
 
     def __init__(self, star: bool) -> None:
         self.star = star
+        # ``add`` as an expression the aggregate operator's generated code inlines
+        self.inline_add = "{s} + 1" if star else "({s} + 1 if {a0} is not None else {s})"
 
     def initial(self) -> int:
         return 0
@@ -87,6 +89,11 @@ class IntegralSumUdaf(BaseUdaf):
     def __init__(self, t: SqlType) -> None:
         self.intermediate_type = t
         self.wrap = integral_wrapper(t)
+        # ``add`` inlined by the aggregate operator's generated code: wrap only past the range
+        bound = 2**31 if t.base is BaseType.INTEGER else 2**63
+        self.inline_add = (f"({{s}} if {{a0}} is None else (_v if {-bound} <= (_v := {{s}} + {{a0}}) < {bound} "
+                           "else {wrap}(_v)))")
+        self.inline_ns = {"wrap": self.wrap}
 
     def initial(self) -> int:
         return 0

@@ -110,6 +110,8 @@ class AggregateOp(Operator):
         self._ends: list[tuple[int, int, Key]] = []
         self._due: dict[Any, int] = {}
         self._seq = count()
+        # ksqlDB's record cache (see enable_cache): changed groups waiting for the next flush
+        self._pending: dict[Any, tuple[Key, tuple[int, int] | None, Row | None]] | None = None
         self._gk, self._initial_fn, self._add_fn, self._result_fn, self._result_w = _compile(
             group_fns, group_names, calls)
         # upstream operators call the specific handler directly (see Operator._wire)
@@ -119,6 +121,40 @@ class AggregateOp(Operator):
             self.__dict__["process"] = self._process_session
         else:
             self.__dict__["process"] = self._process_windowed
+
+    def open(self, ctx: Any) -> None:
+        super().open(ctx)
+        self._store = ctx.store(self.store_name)
+
+    # -- the record cache ---------------------------------------------------------------------
+    def enable_cache(self) -> None:
+        """Emit each changed group once per commit instead of once per record (ksqlDB's record
+        cache, when ``cache.max.bytes.buffering`` is on and the sink keeps only the latest change
+        per key anyway): the result row is built at :meth:`flush`, in the order of the groups'
+        latest changes, carrying as ``old`` the row emitted at the previous flush."""
+        if self.emit_final or (self.window is not None and self.window.kind == "SESSION") or self.table_input:
+            return  # these emit on their own schedule or need every change (undo of the old row)
+        self._pending = {}
+
+    def flush(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = {}
+        data = self.ctx.store(self.store_name).data  # type: ignore[union-attr]
+        result, result_w, forward = self._result_fn, self._result_w, self.forward
+        for sk, (key, window, old) in pending.items():
+            entry = data.get(sk)
+            if entry is None:
+                continue  # the window expired meanwhile
+            accs, ts = entry[0], entry[1]
+            row = result(key, accs, ts) if window is None else result_w(key, accs, window, ts)
+            forward(Rec(key, row, ts, old, window))
+
+    def _defer(self, pending: dict[Any, Any], sk: Any, key: Key, window: tuple[int, int] | None,
+               old: Row | None) -> None:
+        last = pending.pop(sk, None)  # re-inserted: the flush goes in the order of latest changes
+        pending[sk] = (key, window, old) if last is None else last
 
     # -- helpers ------------------------------------------------------------------------------
     def _group_key(self, row: Row) -> Key | None:
@@ -183,7 +219,7 @@ class AggregateOp(Operator):
         if key is None:
             self._null_group()
             return
-        store = self.ctx.store(self.store_name)  # type: ignore[union-attr]
+        store = self._store
         data = store.data
         sk = (key, None)
         try:
@@ -201,6 +237,11 @@ class AggregateOp(Operator):
             if entry[1] > ts:
                 ts = entry[1]
         data[sk] = store.dirty[sk] = (accs, ts)
+        pending = self._pending
+        if pending is not None:
+            last = pending.pop(sk, None)  # re-inserted: the flush goes in the order of latest changes
+            pending[sk] = (key, None, old) if last is None else last
+            return
         self.forward(Rec(key, self._result_fn(key, accs, ts), ts, old))
 
     def _process_table(self, rec: Rec, port: int = 0) -> None:
@@ -278,6 +319,8 @@ class AggregateOp(Operator):
                 meta["max_start"] = window[0]
             if self.emit_final:
                 self._open_windows().setdefault(window[0], {})[hashable(key)] = key
+            elif self._pending is not None:
+                self._defer(self._pending, sk, key, window, old)
             else:
                 self.forward(Rec(key, self._result_w(key, accs, window, agg_ts), agg_ts, old, window))
         if self.emit_final:
@@ -510,6 +553,7 @@ def _compile(group_fns: list[Callable[[Row], Any]], group_names: list[str], call
     null = " or ".join(f"k[{i}] is None" for i in range(len(parts))) or "False"
     gk = f"def gk(row):\n    k = ({''.join(p + ', ' for p in parts)})\n    return None if {null} else k\n"
     adds, inits, results = [], [], [f"{n!r}: key[{i}]" for i, n in enumerate(group_names)]
+    arg_lines = []
     for i, c in enumerate(calls):
         ns[f"_a{i}"] = c.udaf.add
         ns[f"_i{i}"] = c.udaf.initial
@@ -518,11 +562,21 @@ def _compile(group_fns: list[Callable[[Row], Any]], group_names: list[str], call
         for j, f in enumerate(c.arg_fns):
             col = getattr(f, "ksql_column", None)
             if col is not None:
-                args.append(f", row.get({col!r})")
+                args.append(f"row.get({col!r})")
             else:
                 ns[f"_f{i}_{j}"] = f
-                args.append(f", _f{i}_{j}(row)")
-        adds.append(f"_a{i}(accs[{i}]{''.join(args)})")
+                args.append(f"_f{i}_{j}(row)")
+        inline = getattr(c.udaf, "inline_add", None)
+        if inline is None:
+            adds.append(f"_a{i}(accs[{i}]{''.join(', ' + a for a in args)})")
+        else:
+            # the aggregate's add as an expression, its arguments computed once into locals
+            names = {f"a{j}": f"_x{i}_{j}" for j in range(len(args))}
+            arg_lines += [f"    {names[f'a{j}']} = {a}\n" for j, a in enumerate(args)]
+            for helper, fn in getattr(c.udaf, "inline_ns", {}).items():
+                names[helper] = f"_h{i}_{helper}"
+                ns[names[helper]] = fn
+            adds.append(inline.format(s=f"accs[{i}]", **names))
         if type(c.udaf).result is Udaf.result:
             results.append(f"{c.name!r}: accs[{i}]")
         else:
@@ -531,7 +585,7 @@ def _compile(group_fns: list[Callable[[Row], Any]], group_names: list[str], call
     src = (
         gk
         + f"def initial():\n    return [{', '.join(inits)}]\n"
-        + f"def add(accs, row):\n    return [{', '.join(adds)}]\n"
+        + "def add(accs, row):\n" + "".join(arg_lines) + f"    return [{', '.join(adds)}]\n"
         + f"def result(key, accs, ts):\n    return {{{', '.join([*results, f'{ROWTIME!r}: ts'])}}}\n"
         + "def result_w(key, accs, w, ts):\n    return {"
         + ", ".join([*results, f"{WINDOWSTART!r}: w[0]", f"{WINDOWEND!r}: w[1]", f"{ROWTIME!r}: ts"]) + "}\n"

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ksql.errors import StreamsException
 from ksql.runtime.records import Rec
 from ksql.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
@@ -102,21 +104,100 @@ class SourceOp(Operator):
         self._build = _row_builder(self.key_names, self.value_names, self.header_fns)
         self._null_key_check = is_table and bool(key_names)
 
+    def open(self, ctx: TaskContext) -> None:
+        super().open(ctx)
+        if not self.header_fns and self.timestamp_fn is None and not self.windowed:
+            self.__dict__["process_record"] = self._fast_process_record()
+
+    def _wire(self) -> None:
+        super()._wire()
+        if "process_record" in self.__dict__:  # the generated handler holds ``forward``: renew it
+            self.__dict__["process_record"] = self._fast_process_record()
+
+    def _decode_key(self, kb: bytes | None) -> tuple[tuple[Any, ...], tuple[int, int] | None] | None:
+        """The decoded key, remembered by its bytes; None (logged) when it cannot be decoded."""
+        try:
+            decoded = self.decode_key(kb)
+        except Exception as e:
+            self.ctx.log_deserialization_error(self.topic, "key", e)  # type: ignore[union-attr]
+            return None
+        if all(type(k) in _IMMUTABLE for k in decoded[0]):
+            if len(self._keys) >= _KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[kb] = decoded
+        return decoded
+
+    def _fast_process_record(self) -> Callable[[Record], None]:
+        """``process_record`` generated for this source (no header columns, timestamp column or
+        windowed key): the row is built inline, and JSON values are read by the serde's flat
+        reader straight from orjson's parse when the record allows it (else the serde decides)."""
+        serde = getattr(self.decode_value, "__self__", None)
+        flat = getattr(serde, "flat_reader", None)
+        ns: dict[str, Any] = {
+            "_keys_get": self._keys.get, "_decode_key": self._decode_key, "_decode": self.decode_value,
+            "_ctx": self.ctx, "_topic": self.topic, "_Rec": Rec, "_fwd": self.forward, "_flat": flat,
+            "_FB": getattr(serde, "FALLBACK", None), "_slow": self._build, "_loads": orjson.loads,
+            "_JDE": orjson.JSONDecodeError, "_self": self,
+        }
+        nk, nv = len(self.key_names), len(self.value_names)
+        items = [f"{n!r}: key[{i}]" for i, n in enumerate(self.key_names)]
+        items += [f"{n!r}: values[{i}]" for i, n in enumerate(self.value_names)]
+        items += [f"{ROWPARTITION!r}: r.partition", f"{ROWOFFSET!r}: r.offset", f"{ROWTIME!r}: ts"]
+        lines = [
+            "def process_record(r):",
+            "    kb = r.key",
+            "    decoded = _keys_get(kb)",
+            "    if decoded is None:",
+            "        decoded = _decode_key(kb)",
+            "        if decoded is None:",
+            "            return",
+            "    key = decoded[0]",
+        ]
+        if self._null_key_check:
+            lines += ["    if all(k is None for k in key):",
+                      "        _ctx.log_error(f'Skipping record from {_topic} with null key')",
+                      "        return"]
+        lines += ["    v = r.value", "    ts = r.timestamp", "    values = None", "    if v is not None:"]
+        if flat is not None:
+            lines += ["        values = _FB",
+                      "        try:",
+                      "            node = _loads(v)",
+                      "        except _JDE:",
+                      "            pass",
+                      "        else:",
+                      "            if type(node) is dict:",
+                      "                values = _flat(node)",
+                      "        if values is _FB:"]
+            indent = "            "
+        else:
+            indent = "        "
+        lines += [f"{indent}try:",
+                  f"{indent}    values = _decode(v)",
+                  f"{indent}except Exception as e:",
+                  f"{indent}    _ctx.log_deserialization_error(_topic, 'value', e)",
+                  f"{indent}    return",
+                  "    if values is None:",
+                  "        row = None",
+                  f"    elif len(key) == {nk} and len(values) == {nv}:",
+                  f"        row = {{{', '.join(items)}}}",
+                  "    else:",
+                  "        row = _slow(key, values, r.headers, r.partition, r.offset)",
+                  f"        row[{ROWTIME!r}] = ts",
+                  "    if ts > _ctx.stream_time:",
+                  "        _ctx.stream_time = ts",
+                  "    _fwd(_Rec(key, row, ts, None, None, r.partition, r.offset, r.headers))"]
+        exec(compile("\n".join(lines) + "\n", "<source record>", "exec"), ns)
+        return ns["process_record"]  # type: ignore[no-any-return]
+
     def process_record(self, r: Record) -> None:
         ctx = self.ctx
         assert ctx is not None
         kb = r.key
         decoded = self._keys.get(kb)
         if decoded is None:
-            try:
-                decoded = self.decode_key(kb)
-            except Exception as e:
-                ctx.log_deserialization_error(self.topic, "key", e)
+            decoded = self._decode_key(kb)
+            if decoded is None:
                 return
-            if all(type(k) in _IMMUTABLE for k in decoded[0]):
-                if len(self._keys) >= _KEY_CACHE_SIZE:
-                    self._keys.clear()
-                self._keys[kb] = decoded
         key, window = decoded
         if self._null_key_check and all(k is None for k in key):
             ctx.log_error(f"Skipping record from {self.topic} with null key")

@@ -80,7 +80,9 @@ class TopicBackend(ABC):
         order to process them: the embedded log's write order (``seq``); a backend without ``seq``
         (Kafka) merges by record timestamp, keeping each partition's order. ``group``: the consumer
         group reading (lets a backend keep one reader per group). At most ``max_records`` when
-        several partitions are read; empty only when every partition is at its end."""
+        several partitions are read; empty only when every partition is at its end. The records
+        may be the client library's own (Kafka: aiokafka's ConsumerRecord, headers a list): only
+        their ``key, value, timestamp, headers, partition, offset`` are to be read."""
         batch: list[tuple[str, Record]] = []
         for (topic, p), pos in positions.items():
             batch.extend((topic, r) for r in await self.read(topic, p, pos, max_records))

@@ -455,6 +455,8 @@ class KafkaBackend(TopicBackend):
                     if rec.partition >= n:
                         raise UnknownTopicError(topic, rec.partition)
                     p = rec.partition
+                elif n == 1:
+                    p = 0
                 elif rec.key is None:
                     p = self._null_key_rr.get(phys, 0) % n
                     self._null_key_rr[phys] = p + 1
@@ -482,7 +484,7 @@ class KafkaBackend(TopicBackend):
 
     async def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
         got = await self.read_many({(topic, partition): offset}, max_records)
-        return [r for _, r in got]
+        return [Record(r.key, r.value, r.timestamp, tuple(r.headers), r.partition, r.offset) for _, r in got]
 
     async def read_many(
         self, positions: Mapping[TopicPartition, int], max_records: int = 2000, group: str | None = None
@@ -579,10 +581,10 @@ class KafkaBackend(TopicBackend):
             buf = reader.buffers.get(tp)
             if buf is None:
                 continue
-            p = tp.partition
-            buf.extend(
-                Record(m.key, m.value, m.timestamp, tuple(m.headers), p, m.offset) for m in msgs
-            )
+            # aiokafka's ConsumerRecords as they are: they have every attribute processing reads
+            # (key, value, timestamp, headers, partition, offset), and copying each into a Record
+            # cost a sixth of a query's time
+            buf.extend(msgs)
 
     def _merge(self, reader: _Reader, tps: dict[KafkaTP, str], max_records: int) -> list[tuple[str, Record]]:
         out: list[tuple[str, Record]] = []

@@ -4,6 +4,8 @@ was produced by us, by a Java client or by a real broker's tooling."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -39,5 +41,11 @@ def to_positive(number: int) -> int:
     return number & 0x7FFFFFFF
 
 
+@lru_cache(maxsize=1 << 16)
+def _positive_hash(key: bytes) -> int:
+    # keys repeat, and murmur2 in Python costs a few microseconds
+    return to_positive(murmur2(key))
+
+
 def partition_for_key(key: bytes, partitions: int) -> int:
-    return to_positive(murmur2(key)) % partitions
+    return _positive_hash(key) % partitions

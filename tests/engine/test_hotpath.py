@@ -168,3 +168,73 @@ def test_json_fast_paths_read_what_the_exact_reader_reads(columns: list[tuple[st
         assert fast == exact, data
         if isinstance(exact, list) and isinstance(fast, list):  # same types too (1 vs 1.0 vs True)
             assert [type(v) for v in fast] == [type(v) for v in exact], data
+
+
+async def _records(backend: TopicBackend, topic: str, windowed: bool = False) -> list[tuple[object, object]]:
+    end = (await backend.end_offsets([(topic, 0)]))[(topic, 0)]
+    return [(r.key if windowed or r.key is None else r.key.decode(), None if r.value is None else orjson.loads(r.value))
+            for r in await backend.read(topic, 0, 0, end + 1)]
+
+
+def test_record_cache_emits_each_changed_group_once_per_commit(tmp_path: Path) -> None:
+    """With the record cache on (the server default), an aggregation writes one record per changed
+    group and commit, in the order of the groups' latest changes, holding the final result."""
+    async def scenario() -> None:
+        engine = await _open(tmp_path, {})
+        await engine.execute(DDL)
+        await _events(engine, 0, 1_000, keys=5)
+        await engine.run_until_idle()  # one commit, once idle
+        first = await _records(engine.backend, "TOTALS")
+        # the last five events were for keys 0..4 in that order
+        assert [k for k, _ in first] == ["0", "1", "2", "3", "4"]
+        assert {k: (v["N"], v["S"]) for k, v in first} == _truth(1_000, keys=5)  # type: ignore[index]
+        await _events(engine, 1_000, 3, keys=5)  # keys 0, 1, 2 change again
+        await engine.run_until_idle()
+        second = (await _records(engine.backend, "TOTALS"))[5:]
+        assert [k for k, _ in second] == ["0", "1", "2"]
+        truth = _truth(1_003, keys=5)
+        assert {k: (v["N"], v["S"]) for k, v in second} == {k: truth[k] for k in "012"}  # type: ignore[index]
+        await engine.close()
+
+    asyncio.run(scenario())
+
+
+def test_record_cache_having_compares_with_the_last_emitted_row(tmp_path: Path) -> None:
+    """HAVING under the cache judges a group by its row at the previous flush and its row now: a
+    group that passes and fails again between two commits writes nothing; one that leaves the
+    result writes a tombstone."""
+    async def scenario() -> None:
+        engine = await _open(tmp_path, {})
+        await engine.execute(
+            "CREATE STREAM PLAYS (PLAYER STRING KEY, SCORE INT) WITH (KAFKA_TOPIC='plays', VALUE_FORMAT='JSON', PARTITIONS=1);"
+            "CREATE TABLE HIGH AS SELECT PLAYER, SUM(SCORE) AS S FROM PLAYS GROUP BY PLAYER HAVING SUM(SCORE) > 10;")
+
+        async def play(*events: tuple[str, int]) -> None:
+            await engine.backend.produce("plays", [Record(k.encode(), orjson.dumps({"SCORE": s}), 1000)
+                                                   for k, s in events])
+            await engine.run_until_idle()
+
+        await play(("a", 20), ("b", 20), ("b", -15))  # a passes; b passes, then fails again
+        assert await _records(engine.backend, "HIGH") == [("a", {"S": 20})]
+        await play(("a", -15))  # a leaves the result
+        assert (await _records(engine.backend, "HIGH"))[1:] == [("a", None)]
+        await engine.close()
+
+    asyncio.run(scenario())
+
+
+def test_record_cache_windowed_counts(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        engine = await _open(tmp_path, {})
+        await engine.execute(
+            "CREATE STREAM PLAYS (PLAYER STRING KEY, SCORE INT) WITH (KAFKA_TOPIC='plays', VALUE_FORMAT='JSON', PARTITIONS=1);"
+            "CREATE TABLE PER_SEC AS SELECT PLAYER, COUNT(*) AS N FROM PLAYS "
+            "WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY PLAYER;")
+        recs = [Record(b"p", orjson.dumps({"SCORE": 1}), ts) for ts in (0, 100, 999, 1000, 1500, 2000)]
+        await engine.backend.produce("plays", recs)
+        await engine.run_until_idle()
+        counts = [v["N"] for _, v in await _records(engine.backend, "PER_SEC", windowed=True)]  # type: ignore[index]
+        assert counts == [3, 2, 1]  # one record per window: [0,1000), [1000,2000), [2000,3000)
+        await engine.close()
+
+    asyncio.run(scenario())
