@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ksql.engine.engine import KsqlEngine
@@ -25,6 +25,7 @@ class BackgroundRunner:
         self.idle_sleep_s = idle_sleep_s
         self.batches_per_round = batches_per_round
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -39,11 +40,11 @@ class BackgroundRunner:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+        self._stopping = True  # the loop also ends on its own at the next round
+        await cancel_and_wait(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("The background runner had failed", exc_info=task.exception())
+        self._stopping = False
 
     async def run_round(self) -> int:
         """One pass over the running queries; returns the number of records processed."""
@@ -60,6 +61,15 @@ class BackgroundRunner:
         return moved
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             moved = await self.run_round()
             await asyncio.sleep(0 if moved else self.idle_sleep_s)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended. Python 3.11's asyncio.wait_for (the Kafka reads
+    use it) can swallow a cancellation that lands just as its inner wait completes, so one
+    ``cancel()`` may not end a loop: cancel again until the task is done."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)

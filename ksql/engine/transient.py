@@ -32,6 +32,7 @@ from sqlglot import exp
 
 from ksql.catalog import DataSource
 from ksql.dialect import nodes, parse, split_statements, substitute_variables
+from ksql.engine.background import cancel_and_wait
 from ksql.engine.config import Config
 from ksql.engine.pull import Materializations, freeze, key_access, with_window_bounds_resolved
 from ksql.errors import KsqlException, KsqlStatementException
@@ -520,11 +521,9 @@ class TransientQueries:
         runner = asyncio.create_task(_drive(task, stream, ends), name=f"transient-{stream.query_id}")
 
         async def stop() -> None:
-            runner.cancel()
-            try:
-                await runner
-            except (asyncio.CancelledError, Exception):
-                pass
+            await cancel_and_wait(runner)
+            if not runner.cancelled():
+                runner.exception()  # retrieved: its failure has been reported to the stream
 
         stream.on_close(stop)
 
