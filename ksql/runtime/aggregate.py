@@ -141,7 +141,7 @@ class AggregateOp(Operator):
         if not pending:
             return
         self._pending = {}
-        data = self.ctx.store(self.store_name).data  # type: ignore[union-attr]
+        data = self._store.data
         result, result_w, forward = self._result_fn, self._result_w, self.forward
         for sk, (key, window, old) in pending.items():
             entry = data.get(sk)
@@ -151,8 +151,10 @@ class AggregateOp(Operator):
             row = result(key, accs, ts) if window is None else result_w(key, accs, window, ts)
             forward(Rec(key, row, ts, old, window))
 
-    def _defer(self, pending: dict[Any, Any], sk: Any, key: Key, window: tuple[int, int] | None,
-               old: Row | None) -> None:
+    def _defer(self, sk: Any, key: Key, window: tuple[int, int] | None, old: Row | None) -> None:
+        """Mark a group changed; ``old`` is kept from its first change since the last flush."""
+        pending = self._pending
+        assert pending is not None
         last = pending.pop(sk, None)  # re-inserted: the flush goes in the order of latest changes
         pending[sk] = (key, window, old) if last is None else last
 
@@ -237,10 +239,8 @@ class AggregateOp(Operator):
             if entry[1] > ts:
                 ts = entry[1]
         data[sk] = store.dirty[sk] = (accs, ts)
-        pending = self._pending
-        if pending is not None:
-            last = pending.pop(sk, None)  # re-inserted: the flush goes in the order of latest changes
-            pending[sk] = (key, None, old) if last is None else last
+        if self._pending is not None:
+            self._defer(sk, key, None, old)
             return
         self.forward(Rec(key, self._result_fn(key, accs, ts), ts, old))
 
@@ -320,7 +320,7 @@ class AggregateOp(Operator):
             if self.emit_final:
                 self._open_windows().setdefault(window[0], {})[hashable(key)] = key
             elif self._pending is not None:
-                self._defer(self._pending, sk, key, window, old)
+                self._defer(sk, key, window, old)
             else:
                 self.forward(Rec(key, self._result_w(key, accs, window, agg_ts), agg_ts, old, window))
         if self.emit_final:

@@ -137,7 +137,7 @@ class SourceOp(Operator):
             "_keys_get": self._keys.get, "_decode_key": self._decode_key, "_decode": self.decode_value,
             "_ctx": self.ctx, "_topic": self.topic, "_Rec": Rec, "_fwd": self.forward, "_flat": flat,
             "_FB": getattr(serde, "FALLBACK", None), "_slow": self._build, "_loads": orjson.loads,
-            "_JDE": orjson.JSONDecodeError, "_self": self,
+            "_JDE": orjson.JSONDecodeError,
         }
         nk, nv = len(self.key_names), len(self.value_names)
         items = [f"{n!r}: key[{i}]" for i, n in enumerate(self.key_names)]

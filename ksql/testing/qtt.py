@@ -16,7 +16,7 @@ import logging
 import math
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -403,17 +403,23 @@ def _norm_schema(s: str) -> str:
     return s.upper()
 
 
-def run_files(paths: list[Path]) -> list[CaseResult]:
-    results: list[CaseResult] = []
+def cases_of(paths: list[Path], results: list[CaseResult]) -> Iterator[tuple[str, dict[str, Any], str | None]]:
+    """(file name, case, format) of every case in the files (folders: their ``*.json``); a file
+    that cannot be loaded goes into ``results`` as an error."""
     for path in paths:
-        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-        for f in files:
+        for f in sorted(path.glob("*.json")) if path.is_dir() else [path]:
             try:
                 cases = load_cases(f)
             except Exception as e:
                 results.append(CaseResult(f.name, "<file>", None, "error", f"cannot load: {e}"))
                 continue
             for case, fmt in cases:
-                status, detail = run_case(case, fmt)
-                results.append(CaseResult(f.name, case["name"], fmt, status, detail))
+                yield f.name, case, fmt
+
+
+def run_files(paths: list[Path]) -> list[CaseResult]:
+    results: list[CaseResult] = []
+    for fname, case, fmt in cases_of(paths, results):
+        status, detail = run_case(case, fmt)
+        results.append(CaseResult(fname, case["name"], fmt, status, detail))
     return results

@@ -44,7 +44,7 @@ from ksql.testing.qtt import (
     _create_topics,
     _produce_inputs,
     _subst,
-    load_cases,
+    cases_of,
 )
 from ksql.testing.schemas import seed_topic_schemas
 from ksql.testing.test_functions import test_functions as extension_functions
@@ -520,17 +520,9 @@ def run_files(paths: list[Path], name_filter: str | None = None, test_functions:
     """Every case of the given files (folders: their ``*.json``), all on one server."""
     results: list[CaseResult] = []
     with RqttServer() as server:
-        for path in paths:
-            files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-            for f in files:
-                try:
-                    cases = load_cases(f)
-                except Exception as e:
-                    results.append(CaseResult(f.name, "<file>", None, "error", f"cannot load: {e}"))
-                    continue
-                for case, fmt in cases:
-                    if name_filter and name_filter not in case["name"]:
-                        continue
-                    status, detail = run_case(server, case, fmt, test_functions)
-                    results.append(CaseResult(f.name, case["name"], fmt, status, detail))
+        for fname, case, fmt in cases_of(paths, results):
+            if name_filter and name_filter not in case["name"]:
+                continue
+            status, detail = run_case(server, case, fmt, test_functions)
+            results.append(CaseResult(fname, case["name"], fmt, status, detail))
     return results
